@@ -1,0 +1,671 @@
+"""The benchmark lab: the same load against every server, alternating, with medians.
+
+``python -m khttpd_py bench`` starts each server under test in its own process
+on its own ephemeral 127.0.0.1 port, waits until each answers, then drives the
+same htstress load (HTTP/1.0, one request per connection, 100 concurrent by
+default) against each, **round by round, alternating servers** and rotating
+their order so that a noisy neighbour on a shared machine hurts every server
+alike rather than the one that happened to run at that moment.  A warm-up
+round is run first and thrown away.  It reports, per server, the median of the
+measured rounds and its ratio to thread mode, the peak number of threads of
+the server process and its peak RSS, as a table, a JSON file and a PNG plot.
+
+Every run is bounded (``--run-seconds``) and so is the whole bench
+(``--max-seconds``: rounds stop early, and the report says so).  Servers are
+stopped on the way out whatever happens: normal end, error, Ctrl-C, SIGTERM;
+they also get ``PR_SET_PDEATHSIG`` so even a ``kill -9`` of the bench leaves
+no orphans.
+
+Servers (``--servers`` picks a subset; ``thread`` is the baseline):
+
+=================  ============================================================
+``thread``         khttpd_py, one thread per connection (upstream khttpd)
+``cmwq``           khttpd_py, a work item per connection on an unbound workqueue
+``cmwq-bound``     khttpd_py, the same on a bound (per-CPU, concurrency-managed) one
+``threading``      ``http.server.ThreadingHTTPServer`` (``khttpd_py.peers``)
+``asyncio``        an ``asyncio.Protocol`` server (``khttpd_py.peers``)
+``kernel-*``       ``--kernel``: the C module's two modes inside QEMU (TCG-emulated)
+=================  ============================================================
+
+JSON schema (``bench.json``, ``"schema": "khttpd-book/bench/1"``)::
+
+    {
+      "schema": "khttpd-book/bench/1",
+      "created": "2025-01-01T12:00:00+00:00",       # UTC, ISO 8601
+      "command": ["python", "-m", "khttpd_py", "bench", "--quick"],
+      "machine": {"cpus": 2, "cpu_model": str, "kernel": str, "platform": str,
+                  "python": "3.11.2", "loadavg_before": [1m, 5m, 15m],
+                  "loadavg_after": [1m, 5m, 15m]},
+      "load": {"engine": "python" | "c", "requests": int, "concurrency": int,
+               "threads": int, "keep_alive": bool, "http": "1.0" | "1.1",
+               "rounds": int, "warmup_rounds": int, "run_seconds": float},
+      "metric": "good_per_sec",                       # good requests / seconds
+      "baseline": "thread",
+      "order": [["thread", "cmwq", ...], ...],        # server order of each measured round
+      "complete": bool,                               # false if --max-seconds cut rounds
+      "elapsed_seconds": float,
+      "servers": {
+        NAME: {
+          "label": str, "kind": "python" | "kernel-tcg", "command": [str, ...],
+          "warmup": [RUN, ...],
+          "runs": [RUN, ...],                         # measured rounds, in order
+          "median": float,                            # median of runs[*].good_per_sec
+          "ratio": float,                             # median / servers[baseline].median
+          "threads_idle": int, "threads_peak": int,   # /proc/PID/status Threads:, sampled
+          "rss_peak_kib": int                         # VmHWM at the end
+        }
+      }
+    }
+
+    RUN = {"round": int, "requests": int, "good": int, "bad": int,
+           "socket_errors": int, "seconds": float, "requests_per_sec": float,
+           "good_per_sec": float, "engine": str, "keep_alive": bool,
+           "stopped_by_duration": bool, "threads_peak": int}
+
+Invariants the exercise's grader checks (``exercises/05-benchmark``):
+``median`` is the median of the runs' ``good_per_sec``, ``ratio`` is
+``median / baseline median``, ``good_per_sec == good / seconds``, and
+``good + bad <= requests <= good + bad + socket_errors`` (the C tool leaves
+socket errors out of ``requests``, the Python one counts them in).
+
+Threads are sampled every 20 ms, so a short-lived spike can be missed; the
+figure is a lower bound of the true peak.  For the kernel rows threads and RSS
+are not measured (null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from khttpd_py import htstress
+
+SCHEMA = "khttpd-book/bench/1"
+BASELINE = "thread"
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start one server under test."""
+
+    name: str
+    label: str
+    argv: tuple[str, ...]
+    kind: str = "python"
+
+
+def _khttpd(mode: str, *extra: str) -> tuple[str, ...]:
+    return (PY, "-m", "khttpd_py", "serve", "--mode", mode, "--host", "127.0.0.1",
+            "--port", "0", *extra)
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec("thread", "khttpd_py thread/conn", _khttpd("thread")),
+        ServerSpec("cmwq", "khttpd_py cmwq unbound", _khttpd("cmwq")),
+        ServerSpec("cmwq-bound", "khttpd_py cmwq bound", _khttpd("cmwq", "--wq-flags", "bound")),
+        ServerSpec("threading", "ThreadingHTTPServer",
+                   (PY, "-m", "khttpd_py.peers", "threading", "--port", "0")),
+        ServerSpec("asyncio", "asyncio Protocol",
+                   (PY, "-m", "khttpd_py.peers", "asyncio", "--port", "0")),
+    )
+}
+"""Every local server the bench knows, baseline first."""
+
+
+# --------------------------------------------------------------------------- /proc
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """``Threads``, ``VmRSS`` and ``VmHWM`` (KiB) of a process; empty if it is gone."""
+    wanted = {"Threads", "VmRSS", "VmHWM"}
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in wanted:
+                    out[key] = int(value.split()[0])
+    except (OSError, ValueError):
+        return {}
+    return out
+
+
+def _set_pdeathsig() -> None:
+    """In the child before exec: die with SIGKILL if the bench dies, so nothing is orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+# --------------------------------------------------------------------------- servers
+
+
+class ServerProcess:
+    """One server under test: start it, find its port, sample it, stop it for sure."""
+
+    def __init__(self, spec: ServerSpec, log_dir: Path | None = None) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.threads_idle = 0
+        self.threads_peak = 0
+        self.window_peak = 0
+        self.rss_peak_kib = 0
+        self.output: list[str] = []
+        self._port_seen = threading.Event()
+        self._sampling = threading.Event()
+        self._log = (log_dir / f"{spec.name}.log") if log_dir else None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start the process and return once it answers a GET (or raise RuntimeError)."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            self.spec.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True, preexec_fn=_set_pdeathsig, env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        if not self._port_seen.wait(timeout):
+            raise RuntimeError(f"{self.spec.name}: no 'serving http://...' line: "
+                               f"{self._tail()}")
+        wait_until_ready(self.url, timeout, self.proc)
+        self.threads_idle = proc_status(self.proc.pid).get("Threads", 0)
+        self._sampling.set()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _drain(self) -> None:
+        """Read the server's output: find its port, keep a tail for error messages."""
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self.output = (self.output + [line.rstrip()])[-20:]
+            m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            if m and not self.port:
+                self.port = int(m.group(1))
+                self._port_seen.set()
+        if self._log:
+            self._log.write_text("\n".join(self.output) + "\n")
+
+    def _tail(self) -> str:
+        return " | ".join(self.output[-5:]) or "(no output)"
+
+    def _sample(self) -> None:
+        """Every 20 ms: record peak threads (overall and in the current run) and VmHWM."""
+        assert self.proc
+        while self._sampling.is_set():
+            status = proc_status(self.proc.pid)
+            if not status:
+                break
+            threads = status.get("Threads", 0)
+            self.threads_peak = max(self.threads_peak, threads)
+            self.window_peak = max(self.window_peak, threads)
+            self.rss_peak_kib = max(self.rss_peak_kib, status.get("VmHWM", 0))
+            time.sleep(0.02)
+
+    def reset_window(self) -> None:
+        self.window_peak = proc_status(self.proc.pid).get("Threads", 0) if self.proc else 0
+
+    def stop(self) -> None:
+        """SIGINT (the server's Ctrl-C), then SIGTERM, then SIGKILL of its whole group."""
+        if self.proc is None:
+            return
+        final = proc_status(self.proc.pid)
+        self.rss_peak_kib = max(self.rss_peak_kib, final.get("VmHWM", 0))
+        self._sampling.clear()
+        for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
+            if self.proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything the server itself spawned
+
+
+def wait_until_ready(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll with a real GET until a 200 comes back; fail early if the process died."""
+    host, port, _ = htstress.parse_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before answering")
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as sock:
+                sock.sendall(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer within {timeout:g} s")
+
+
+@contextlib.contextmanager
+def running(specs: list[ServerSpec], log_dir: Path | None = None) -> Iterator[list[ServerProcess]]:
+    """Start every server; stop every one on the way out, whatever the way out is."""
+    procs: list[ServerProcess] = []
+    try:
+        for spec in specs:
+            server = ServerProcess(spec, log_dir)
+            procs.append(server)
+            server.start()
+        yield procs
+    finally:
+        for server in procs:
+            server.stop()
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+@dataclass
+class LoadSpec:
+    """The load every server gets."""
+
+    requests: int = 10000
+    concurrency: int = 100
+    threads: int = 1
+    keep_alive: bool = False
+    engine: str = "auto"
+    run_seconds: float = 30.0
+
+
+def run_once(server: ServerProcess, load: LoadSpec, round_no: int) -> dict:
+    """One htstress run against one server, as a RUN record of the schema."""
+    server.reset_window()
+    result = htstress.run_htstress(server.url, load.requests, load.concurrency, load.threads,
+                                   load.run_seconds, load.keep_alive, load.engine)
+    time.sleep(0.03)  # let the sampler see the last threads before they exit
+    run = result.to_dict()
+    del run["requests_per_sec"]
+    run = {"round": round_no, **run, "requests_per_sec": result.requests_per_sec,
+           "good_per_sec": result.good_per_sec, "threads_peak": server.window_peak}
+    return run
+
+
+def rotation(names: list[str], round_no: int) -> list[str]:
+    """Round r runs the servers starting at index r: each server takes every position."""
+    k = round_no % len(names) if names else 0
+    return names[k:] + names[:k]
+
+
+class Progress:
+    """A one-line progress bar on stderr (a plain line per step when not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True, stream=None) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.tty = self.stream.isatty()
+
+    def step(self, text: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = width * self.done // max(self.total, 1)
+        bar = "#" * filled + "." * (width - filled)
+        line = (f"[{bar}] {self.done}/{self.total} {text} "
+                f"({time.monotonic() - self.started:.0f} s)")
+        if self.tty:
+            self.stream.write("\r" + line.ljust(90)[:110])
+            if self.done >= self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self.done < self.total:
+            self.stream.write("\n")
+
+
+def drive(servers: list[ServerProcess], load: LoadSpec, rounds: int, warmup: int,
+          max_seconds: float, progress: Progress) -> tuple[dict[str, dict], list[list[str]], bool]:
+    """Warm-up rounds, then measured rounds in rotating order; stop early at ``max_seconds``."""
+    by_name = {s.spec.name: s for s in servers}
+    names = list(by_name)
+    warm: dict[str, list[dict]] = {n: [] for n in names}
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    order: list[list[str]] = []
+    deadline = time.monotonic() + max_seconds
+    complete = True
+    for r in range(warmup + rounds):
+        if time.monotonic() > deadline:
+            complete = False
+            break
+        measured = r >= warmup
+        this_order = rotation(names, r)
+        for name in this_order:
+            run = run_once(by_name[name], load, r - warmup if measured else r)
+            (runs if measured else warm)[name].append(run)
+            progress.step(f"{'round ' + str(r - warmup + 1) if measured else 'warm-up'} {name}")
+        if measured:
+            order.append(this_order)
+    return {n: {"warmup": warm[n], "runs": runs[n]} for n in names}, order, complete
+
+
+# --------------------------------------------------------------------------- report
+
+
+def summarize(results: dict[str, dict], baseline: str = BASELINE) -> None:
+    """Add ``median`` and ``ratio`` to each server's entry (ratio None without a baseline)."""
+    for entry in results.values():
+        rates = [run["good_per_sec"] for run in entry["runs"]]
+        entry["median"] = statistics.median(rates) if rates else 0.0
+    base = results.get(baseline, {}).get("median") or 0.0
+    for entry in results.values():
+        entry["ratio"] = entry["median"] / base if base else None
+
+
+def machine_info() -> dict:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "platform": platform.platform(), "python": platform.python_version(),
+            "loadavg_before": list(os.getloadavg())}
+
+
+def format_table(report: dict) -> str:
+    """The human-readable table: one row per server, baseline first."""
+    head = (f"{'server':<24} {'median req/s':>12} {'ratio':>6} {'min..max req/s':>17} "
+            f"{'threads':>7} {'peak RSS':>9} {'errors':>6}")
+    lines = [head, "-" * len(head)]
+    for e in report["servers"].values():
+        rates = [r["good_per_sec"] for r in e["runs"]] or [0.0]
+        errors = sum(r["socket_errors"] + r["bad"] for r in e["runs"])
+        ratio = f"{e['ratio']:.2f}x" if e.get("ratio") is not None else "-"
+        threads = "-" if e.get("threads_peak") is None else str(e["threads_peak"])
+        rss = "-" if e.get("rss_peak_kib") is None else f"{e['rss_peak_kib'] / 1024:.1f}M"
+        lines.append(f"{e['label']:<24} {e['median']:>12.0f} {ratio:>6} "
+                     f"{min(rates):>8.0f}..{max(rates):<8.0f} {threads:>7} {rss:>9} {errors:>6}")
+    load = report["load"]
+    lines.append(f"load: {load['requests']} requests x {load['rounds']} rounds per server, "
+                 f"{load['concurrency'] * load['threads']} concurrent, HTTP/{load['http']}, "
+                 f"engine {load['engine']}; medians of good req/s; ratio vs {report['baseline']}")
+    if any(e["kind"] == "kernel-tcg" for e in report["servers"].values()):
+        lines.append("kernel rows ran inside QEMU with TCG (emulated CPU): compare them with "
+                     "each other, never with the Python rows")
+    if not report["complete"]:
+        lines.append("NOTE: --max-seconds cut the run short; fewer rounds than asked")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> Path | None:
+    """Bars = medians, dots = each round, right panel = peak threads.  None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    entries = list(report["servers"].values())
+    labels = [e["label"].replace(" ", "\n", 1) for e in entries]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    xs = range(len(entries))
+    ax1.bar(xs, [e["median"] for e in entries], color="#8fb3d9", label="median")
+    for x, e in zip(xs, entries, strict=True):
+        rates = [r["good_per_sec"] for r in e["runs"]]
+        ax1.plot([x] * len(rates), rates, "k.", alpha=0.6)
+        if e.get("ratio") is not None:
+            ax1.annotate(f"{e['ratio']:.2f}x", (x, e["median"]), ha="center", va="bottom")
+    ax1.set_xticks(list(xs), labels, fontsize=8)
+    ax1.set_ylabel("good requests / s (dots: rounds)")
+    ax1.set_title(f"{report['load']['requests']} requests, "
+                  f"{report['load']['concurrency'] * report['load']['threads']} concurrent, "
+                  f"HTTP/{report['load']['http']}")
+    ax2.bar(xs, [e.get("threads_peak") or 0 for e in entries], color="#d9a38f")
+    ax2.set_xticks(list(xs), labels, fontsize=8)
+    ax2.set_ylabel("peak threads in the server process")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------- API
+
+
+@dataclass
+class BenchConfig:
+    """Everything one bench run needs; the CLI and notebooks both build one."""
+
+    servers: list[str] = field(default_factory=lambda: list(SERVERS))
+    load: LoadSpec = field(default_factory=LoadSpec)
+    rounds: int = 5
+    warmup: int = 1
+    max_seconds: float = 600.0
+    out: Path | None = Path("bench-results")
+    progress: bool = True
+    kernel: bool = False
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+def run_bench(cfg: BenchConfig) -> dict:
+    """Run the whole bench and return the report (also written to ``cfg.out`` if set)."""
+    unknown = [n for n in cfg.servers if n not in SERVERS]
+    if unknown:
+        raise ValueError(f"unknown server(s) {unknown}; choose from {list(SERVERS)}")
+    specs = [SERVERS[n] for n in cfg.servers]
+    started = time.monotonic()
+    machine = machine_info()
+    engine, _ = htstress.choose_engine(cfg.load.engine, cfg.load.keep_alive)
+    if cfg.out:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+    progress = Progress(len(specs) * (cfg.rounds + cfg.warmup), cfg.progress)
+    try:
+        with running(specs, cfg.out) as procs:
+            results, order, complete = drive(procs, cfg.load, cfg.rounds, cfg.warmup,
+                                             cfg.max_seconds, progress)
+            for server in procs:
+                server.stop()  # reads the final VmHWM; stopping twice is harmless
+                results[server.spec.name].update(
+                    label=server.spec.label, kind=server.spec.kind,
+                    command=list(server.spec.argv), threads_idle=server.threads_idle,
+                    threads_peak=server.threads_peak, rss_peak_kib=server.rss_peak_kib)
+    finally:
+        progress.close()
+    if cfg.kernel:
+        results.update(kernel_rows(cfg))
+    summarize(results)
+    machine["loadavg_after"] = list(os.getloadavg())
+    report = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": cfg.command,
+        "machine": machine,
+        "load": {"engine": engine, "requests": cfg.load.requests,
+                 "concurrency": cfg.load.concurrency, "threads": cfg.load.threads,
+                 "keep_alive": cfg.load.keep_alive,
+                 "http": "1.1" if cfg.load.keep_alive else "1.0", "rounds": cfg.rounds,
+                 "warmup_rounds": cfg.warmup, "run_seconds": cfg.load.run_seconds},
+        "metric": "good_per_sec",
+        "baseline": BASELINE,
+        "order": order,
+        "complete": complete,
+        "elapsed_seconds": round(time.monotonic() - started, 3),
+        "servers": results,
+    }
+    if cfg.out:
+        (cfg.out / "bench.json").write_text(json.dumps(report, indent=1) + "\n")
+        plot(report, cfg.out / "bench.png")
+    return report
+
+
+# --------------------------------------------------------------------------- kernel (VM)
+
+VMTEST = Path(__file__).resolve().parent.parent / "kmod" / "vmtest.sh"
+
+
+def kernel_available() -> tuple[bool, str]:
+    """Whether ``--kernel`` can run here, and why not if it cannot."""
+    from shutil import which
+
+    if not VMTEST.is_file():
+        return False, f"{VMTEST} does not exist yet"
+    if which("qemu-system-x86_64") is None:
+        return False, "qemu-system-x86_64 is not installed"
+    return True, ""
+
+
+_KT_RATE = re.compile(r"(kthread|thread|cmwq|wq)\D{0,40}?([0-9]+(?:\.[0-9]+)?)\s*(?:req/s|rps)",
+                      re.IGNORECASE)
+
+
+def kernel_rows(cfg: BenchConfig) -> dict[str, dict]:
+    """Run the module's two modes in QEMU via ``kmod/vmtest.sh`` and return schema rows.
+
+    The VM script prints one htstress block per mode and round; rows carry
+    ``kind: kernel-tcg`` because the guest CPU is emulated (no KVM here), so
+    only the kernel rows' ratio to each other means anything.
+    """
+    ok, why = kernel_available()
+    if not ok:
+        print(f"bench --kernel: skipped: {why}", file=sys.stderr)
+        return {}
+    env = dict(os.environ, VMTEST_BENCH_ROUNDS=str(cfg.rounds),
+               VMTEST_BENCH_REQUESTS=str(min(cfg.load.requests, 2000)))
+    try:
+        proc = subprocess.run(["bash", str(VMTEST), "--bench"], capture_output=True, text=True,
+                              timeout=max(120.0, cfg.max_seconds), env=env)
+    except subprocess.TimeoutExpired:
+        print("bench --kernel: the VM did not finish in time", file=sys.stderr)
+        return {}
+    rows = parse_kernel_output(proc.stdout)
+    if not rows:
+        print(f"bench --kernel: no bench figures from vmtest.sh (exit {proc.returncode}); "
+              "it needs a --bench mode printing 'KB: MODE ROUND' lines before each htstress "
+              "block", file=sys.stderr)
+    return rows
+
+
+def parse_kernel_output(text: str) -> dict[str, dict]:
+    """Split ``KB: <mode> <round>`` + htstress block sections into kernel rows."""
+    rows: dict[str, dict] = {}
+    parts = re.split(r"^KB:\s+(\S+)\s+(\d+)\s*$", text, flags=re.MULTILINE)
+    for i in range(1, len(parts) - 2, 3):
+        mode, round_no, body = parts[i], int(parts[i + 1]), parts[i + 2]
+        try:
+            res = htstress.parse_block(body, engine="c")
+        except ValueError:
+            continue
+        name = f"kernel-{mode}"
+        row = rows.setdefault(name, {
+            "label": f"kernel {mode} (TCG)", "kind": "kernel-tcg",
+            "command": ["kmod/vmtest.sh", "--bench"], "warmup": [], "runs": [],
+            "threads_idle": None, "threads_peak": None, "rss_peak_kib": None})
+        run = {"round": round_no, **res.to_dict(), "good_per_sec": res.good_per_sec,
+               "threads_peak": None}
+        row["runs"].append(run)
+    return rows
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="khttpd-py bench",
+        description="Benchmark khttpd_py's thread and cmwq modes against stdlib peers: "
+        "same load, alternating rounds, medians, ratios vs thread mode.")
+    p.add_argument("--quick", action="store_true",
+                   help="3 rounds of 2000 requests after 1 warm-up: under a minute")
+    p.add_argument("--servers", default=",".join(SERVERS),
+                   help=f"comma-separated subset of {','.join(SERVERS)} (default: all)")
+    p.add_argument("-n", "--requests", type=int, default=10000, help="requests per run")
+    p.add_argument("-c", "--concurrency", type=int, default=100,
+                   help="concurrent connections per htstress thread (default 100)")
+    p.add_argument("-t", "--threads", type=int, default=1, help="htstress threads (default 1)")
+    p.add_argument("--rounds", type=int, default=5, help="measured rounds (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up rounds (default 1)")
+    p.add_argument("-k", "--keep-alive", action="store_true",
+                   help="HTTP/1.1 keep-alive load instead of one request per connection")
+    p.add_argument("--engine", choices=("auto", "c", "python"), default="auto",
+                   help="htstress engine (auto: kmod/htstress if built)")
+    p.add_argument("--run-seconds", type=float, default=30.0, help="bound on each run")
+    p.add_argument("--max-seconds", type=float, default=600.0,
+                   help="bound on the whole bench; later rounds are skipped (default 600)")
+    p.add_argument("--out", type=Path, default=Path("bench-results"),
+                   help="directory for bench.json, bench.png and server logs")
+    p.add_argument("--kernel", action="store_true",
+                   help="also run the C module's two modes in QEMU (TCG-emulated)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    load = LoadSpec(args.requests, args.concurrency, args.threads, args.keep_alive,
+                    args.engine, args.run_seconds)
+    cfg = BenchConfig(servers, load, args.rounds, args.warmup, args.max_seconds, args.out,
+                      not args.no_progress, args.kernel,
+                      ["python", "-m", "khttpd_py", "bench", *argv])
+    if args.quick:
+        cfg.rounds, cfg.warmup, cfg.load.requests = 3, 1, 2000
+        cfg.max_seconds = min(cfg.max_seconds, 50.0)
+        cfg.load.run_seconds = min(cfg.load.run_seconds, 10.0)
+    return cfg
+
+
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: 0 on success, 1 if a server failed, 2 on bad arguments, 130 on Ctrl-C."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    cfg = config_from_args(args, argv)
+    if min(cfg.rounds, cfg.load.requests, cfg.load.concurrency, cfg.load.threads) < 1:
+        print("bench: rounds, requests, concurrency and threads must be >= 1", file=sys.stderr)
+        return 2
+    if cfg.kernel:
+        ok, why = kernel_available()
+        if not ok:
+            print(f"bench: --kernel is not available here: {why}; running Python servers only",
+                  file=sys.stderr)
+    previous: Callable | int | None = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        report = run_bench(cfg)
+    except (ValueError, RuntimeError) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; every server was stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+    print(format_table(report))
+    if cfg.out:
+        print(f"wrote {cfg.out / 'bench.json'} and {cfg.out / 'bench.png'}")
+    return 0
