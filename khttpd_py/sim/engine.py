@@ -1,0 +1,542 @@
+"""Simulated time driving the shared concurrency-management rules of ``policy.py``.
+
+The simulator owns only what a clock owns: *when* things happen.  *What* the
+workqueue decides -- which worker wakes, whether a worker keeps going, when an
+inactive item is activated, when a new kworker is created -- is decided by
+``khttpd_py.workqueue.policy``, the same code the threaded workqueue runs.
+Each simulated kworker is ``pool.worker_thread(worker)``, a generator; this
+module performs the actions it yields (RUN, CREATE, IDLE, COOLDOWN, DIE).
+
+Scheduling model (chosen so the kernel documentation's scenarios A-D come out
+exactly, including the order of simultaneous events):
+
+* Discrete events ordered by (time, class, sequence).  Classes, in order:
+  0 a CPU burn phase completes, 1 a sleep phase ends (wake-up), 2 an item is
+  queued, 3 a worker continues its loop (woken by ``kick_pool``, its item
+  finished, just created, or its creation cool-down ended), 4 the idle-worker
+  reaping timer.  Within a class, first scheduled runs first.
+* Each CPU burns at most one item at a time, without preemption; waiting burns
+  form a FIFO run queue, highpri (nice -20) ones ahead of normal ones.  Bound
+  items burn on their pool's CPU; unbound items (and legacy ST threads) burn on
+  their queueing CPU if idle, else the lowest-numbered idle CPU, else wait in a
+  shared FIFO that every CPU serves.
+* Worker loop steps, worker creation and queueing take no time.  A work item's
+  "start" is reported when its worker begins it; "sleep" when a sleep phase
+  begins (``wq_worker_sleeping``); "wake" when it ends (``wq_worker_running``);
+  "finish" when its last phase ends.  A finish right after a sleep needs no
+  CPU (the doc's "wakes up and finishes").
+* Boot: every cmwq pool starts with one idle kworker, as the kernel's are;
+  a legacy workqueue starts with its dedicated thread(s).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from khttpd_py.sim.result import Event, Segment, SimResult
+from khttpd_py.sim.spec import BURN, US_PER_MS, Scenario, WorkSpec, WqSpec, ms_value
+from khttpd_py.workqueue import policy
+
+# Event classes, in the order simultaneous events are handled.
+BURN_DONE = 0
+WAKE = 1
+QUEUE = 2
+CONTINUE = 3
+REAP = 4
+
+# States of a simulated kworker task.
+IDLE = 0      # parked at policy's IDLE yield: wake_worker() makes it continue
+READY = 1     # a CONTINUE event is scheduled
+BUSY = 2      # running a work item (burning, waiting for a CPU or sleeping)
+COOLING = 3   # manager waiting out CREATE_COOLDOWN after a failed creation
+DEAD = 4
+
+HIGHPRI_PRIO = 0
+NORMAL_PRIO = 1
+
+DEFAULT_IDLE_TIMEOUT_MS = policy.IDLE_WORKER_TIMEOUT * 1000
+"""The kernel keeps idle kworkers 300 s before reaping; the pools here count in ms."""
+
+
+class SimWork(policy.WorkItem):
+    """A work item in flight: its spec plus where it is in its phases."""
+
+    def __init__(self, spec: WorkSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.name = spec.name
+        self.phases = spec.phases
+        self.index = 0
+        self.task: Task | None = None
+        self.bound_cpu: int | None = None
+        self.prio = NORMAL_PRIO
+        self.last_cpu: int | None = None
+        self.queued_at = 0
+        self.started_at = 0
+        self.phase_began = 0
+        self.finished = False
+
+
+class Task:
+    """The simulator's side of one kworker (``policy.Worker.task`` points here)."""
+
+    __slots__ = ("worker", "pool", "gen", "name", "state", "info")
+
+    def __init__(self, worker: policy.Worker, info: PoolInfo, name: str) -> None:
+        self.worker = worker
+        self.pool = worker.pool
+        self.gen = self.pool.worker_thread(worker)
+        self.name = name
+        self.state = READY
+        self.info = info
+
+
+class Cpu:
+    """One CPU: what it burns now, its run queue of waiting burns, its busy time."""
+
+    __slots__ = ("id", "current", "runq", "busy", "in_idle_heap")
+
+    def __init__(self, cpu_id: int) -> None:
+        self.id = cpu_id
+        self.current: SimWork | None = None
+        self.runq: list[tuple[int, int, SimWork]] = []
+        self.busy = 0
+        self.in_idle_heap = True
+
+
+@dataclass
+class PoolInfo:
+    """Simulator bookkeeping for one policy pool."""
+
+    pool: policy.WorkerPool
+    prio: int
+    legacy_name: str | None = None  # thread name of a legacy workqueue's worker
+    reap_armed: bool = False
+    boot_workers: int = 0
+
+
+@dataclass
+class SimWq:
+    """A workqueue during the run (policy's ``WqInfo``) and its pwqs per CPU."""
+
+    name: str
+    flags: int
+    max_active: int
+    pwqs: dict[int | None, policy.PoolWorkqueue] = field(default_factory=dict)
+    legacy_pools: dict[int | None, policy.WorkerPool] = field(default_factory=dict)
+
+
+class Simulator:
+    """One run of a :class:`Scenario`.
+
+    Implements ``policy.PoolDriver``: ``now()`` and ``wake_worker()``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        max_threads: int | None = None,
+        idle_timeout_ms: float = DEFAULT_IDLE_TIMEOUT_MS,
+    ) -> None:
+        self.scenario = scenario.validate()
+        self.model = scenario.model
+        self.max_threads = max_threads
+        self.idle_timeout_ms = idle_timeout_ms
+        self.warnings: list[str] = []
+        self.clock = 0  # microseconds
+        self.seq = 0
+        self.heap: list[tuple[int, int, int, Any, Any]] = []
+        self.cpus = [Cpu(i) for i in range(scenario.cpus)]
+        self.idle_cpus = list(range(scenario.cpus))  # a heap, with stale entries
+        self.shared_runq: list[tuple[int, int, SimWork]] = []
+        self.pools: list[PoolInfo] = []
+        self.cpu_pools: list[tuple[policy.WorkerPool, policy.WorkerPool]] = []
+        self.unbound_pools: dict[bool, policy.WorkerPool] = {}
+        self.events: list[tuple[int, str, str, str, int | None]] = []
+        self.segments: list[Segment] = []
+        self.threads_alive = 0
+        self.threads_at_boot = 0
+        self.threads_created = 0
+        self.peak_threads = 0
+        self.failed_creates = 0
+        self.reaped = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.finished = 0
+        self.makespan = 0
+        self.works = [SimWork(spec) for spec in scenario.works]
+        self.wqs: dict[str, SimWq] = {}
+        self._boot()
+
+    # --- policy.PoolDriver ----------------------------------------------------------------
+    def now(self) -> float:
+        """Simulated time in milliseconds (what ``policy`` stores in ``last_active``)."""
+        return self.clock / US_PER_MS
+
+    def wake_worker(self, worker: policy.Worker) -> None:
+        """``wake_up_process``: an idle kworker continues its loop; others are unaffected."""
+        task: Task = worker.task
+        if task.state == IDLE:
+            task.state = READY
+            self._push(self.clock, CONTINUE, task, None)
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _push(self, t: int, cls: int, obj: Any, value: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, cls, self.seq, obj, value))
+
+    def _new_pool(
+        self, cpu: int | None, highpri: bool, legacy: bool = False, legacy_name: str | None = None
+    ) -> policy.WorkerPool:
+        pool = policy.WorkerPool(
+            driver=self,
+            cpu=cpu,
+            highpri=highpri,
+            id=len(self.pools),
+            legacy=legacy,
+            idle_timeout=self.idle_timeout_ms,
+        )
+        info = PoolInfo(pool, HIGHPRI_PRIO if highpri else NORMAL_PRIO, legacy_name)
+        self.pools.append(info)
+        self._boot_worker(info)
+        return pool
+
+    def _boot_worker(self, info: PoolInfo) -> None:
+        """The worker a pool has from the start; it runs its loop once and parks idle."""
+        task = self._spawn(info, boot=True)
+        info.boot_workers += 1
+        self._step(task, None)
+
+    def _boot(self) -> None:
+        """Create the pools and workqueues of the chosen model, as at boot/``alloc_workqueue``."""
+        ncpu = len(self.cpus)
+        if self.model == "cmwq":
+            # Pool ids follow the kernel: 2 per CPU first (normal, highpri), unbound after.
+            for cpu in range(ncpu):
+                normal = self._new_pool(cpu, False)
+                highpri = self._new_pool(cpu, True)
+                self.cpu_pools.append((normal, highpri))
+        for spec in self.scenario.wqs:
+            self.wqs[spec.name] = self._alloc_workqueue(spec)
+
+    def _alloc_workqueue(self, spec: WqSpec) -> SimWq:
+        max_active, warning = policy.clamp_max_active(spec.max_active, spec.name)
+        if warning:
+            self.warnings.append(warning)
+        if spec.ordered and self.model == "cmwq":
+            if spec.max_active not in (0, 1):
+                self.warnings.append(
+                    f"workqueue {spec.name}: an ordered workqueue runs one item at a time; "
+                    f"max_active {spec.max_active} ignored"
+                )
+            max_active = 1
+        wq = SimWq(spec.name, spec.flags, max_active)
+        highpri = bool(spec.flags & policy.WQ_HIGHPRI)
+        if self.model == "cmwq":
+            if spec.flags & policy.WQ_UNBOUND and highpri not in self.unbound_pools:
+                self.unbound_pools[highpri] = self._new_pool(None, highpri)
+        elif self.model == "legacy-mt":
+            for cpu in range(len(self.cpus)):
+                wq.legacy_pools[cpu] = self._new_pool(cpu, False, True, f"{spec.name}/{cpu}")
+        else:
+            wq.legacy_pools[None] = self._new_pool(None, False, True, spec.name)
+        return wq
+
+    def _spawn(self, info: PoolInfo, boot: bool = False) -> Task:
+        """``create_worker()``: attach a new kworker to the pool and make it runnable.
+
+        Boot workers are counted apart from those managers create during the run.
+        """
+        worker = info.pool.attach_worker()
+        name = info.legacy_name or worker.name
+        task = Task(worker, info, name)
+        worker.task = task
+        self.threads_alive += 1
+        if boot:
+            self.threads_at_boot += 1
+        else:
+            self.threads_created += 1
+        self.peak_threads = max(self.peak_threads, self.threads_alive)
+        return task
+
+    # --- routing (__queue_work) ---------------------------------------------------------------
+    def _route(self, wq: SimWq, work: SimWork) -> tuple[policy.WorkerPool, policy.PoolWorkqueue]:
+        """Pick the pool and pwq for an item queued from CPU ``work.spec.cpu``."""
+        cpu: int | None = work.spec.cpu
+        if self.model == "cmwq":
+            highpri = bool(wq.flags & policy.WQ_HIGHPRI)
+            if wq.flags & policy.WQ_UNBOUND:
+                pool, cpu = self.unbound_pools[highpri], None
+            else:
+                assert cpu is not None
+                pool = self.cpu_pools[cpu][1 if highpri else 0]
+        elif self.model == "legacy-mt":
+            pool = wq.legacy_pools[cpu]
+        else:
+            pool, cpu = wq.legacy_pools[None], None
+        pwq = wq.pwqs.get(cpu)
+        if pwq is None:
+            pwq = wq.pwqs[cpu] = policy.PoolWorkqueue(wq, pool, wq.max_active)
+        return pool, pwq
+
+    # --- the event loop --------------------------------------------------------------------
+    def run(self) -> SimResult:
+        """Simulate until every item finished; return the timeline and counters."""
+        for work in self.works:
+            self._push(work.spec.at, QUEUE, work, None)
+        handlers: dict[int, Callable[[Any, Any], None]] = {
+            BURN_DONE: self._on_burn_done,
+            WAKE: self._on_wake,
+            QUEUE: self._on_queue,
+            CONTINUE: self._on_continue,
+            REAP: self._on_reap,
+        }
+        heap = self.heap
+        total = len(self.works)
+        pop = heapq.heappop
+        while heap:
+            t, cls, _seq, obj, value = pop(heap)
+            if cls == REAP and self.finished == total:
+                continue  # the run is over; idle workers outliving it are not reaped
+            self.clock = t
+            handlers[cls](obj, value)
+        return self._result()
+
+    def _on_queue(self, work: SimWork, _value: Any) -> None:
+        wq = self.wqs[work.spec.wq]
+        pool, pwq = self._route(wq, work)
+        info = self.pools[pool.id]
+        work.prio = info.prio
+        work.bound_cpu = pool.cpu  # None for unbound pools and legacy ST threads
+        work.queued_at = self.clock
+        pool.insert_work(work, pwq)
+
+    def _on_continue(self, task: Task, value: Any) -> None:
+        self._step(task, value)
+
+    def _step(self, task: Task, value: Any) -> None:
+        """Resume a kworker's loop and carry out what it yields until it has to wait."""
+        gen = task.gen
+        while True:
+            try:
+                action = gen.send(value)
+            except StopIteration:
+                task.state = DEAD
+                return
+            kind = action[0]
+            if kind == policy.RUN:
+                task.state = BUSY
+                self._begin(task, action[1])
+                return
+            if kind == policy.CREATE:
+                value = self._create(task.info)
+                continue
+            if kind == policy.IDLE:
+                task.state = IDLE
+                self._arm_reap(task.info)
+                return
+            if kind == policy.COOLDOWN:
+                task.state = COOLING
+                self._push(self.clock + round(action[1] * 1000 * US_PER_MS), CONTINUE, task, None)
+                return
+            if kind == policy.DIE:
+                task.state = DEAD
+                self.threads_alive -= 1
+                return
+            raise RuntimeError(f"policy yielded an unknown action {action!r}")
+
+    def _create(self, info: PoolInfo) -> policy.Worker | None:
+        """The manager asks for a kworker; fails only past ``max_threads`` (PIDs run out)."""
+        if self.max_threads is not None and self.threads_alive >= self.max_threads:
+            self.failed_creates += 1
+            return None
+        task = self._spawn(info)
+        self._push(self.clock, CONTINUE, task, None)
+        return task.worker
+
+    # --- a work item's phases --------------------------------------------------------------
+    def _emit(self, work: SimWork, event: str) -> None:
+        task = work.task
+        assert task is not None
+        cpu = work.bound_cpu if work.bound_cpu is not None else work.last_cpu
+        self.events.append((self.clock, work.name, event, task.name, cpu))
+
+    def _begin(self, task: Task, work: SimWork) -> None:
+        """``process_one_work`` called the function: report the start, run phase 0."""
+        work.task = task
+        work.started_at = self.clock
+        self.in_flight += 1
+        if self.in_flight > self.peak_in_flight:
+            self.peak_in_flight = self.in_flight
+        if self.clock > work.queued_at:
+            self._segment(work, "queued", work.queued_at, self.clock, None, worker="")
+        self._emit(work, "start")
+        self._advance(work)
+
+    def _advance(self, work: SimWork) -> None:
+        """Enter the item's current phase (or finish it)."""
+        task = work.task
+        assert task is not None
+        work.phase_began = self.clock
+        if work.index == len(work.phases):
+            self._emit(work, "finish")
+            work.finished = True
+            self.finished += 1
+            self.in_flight -= 1
+            self.makespan = self.clock
+            cpu_ms = work.spec.burn_total / US_PER_MS
+            self._push(self.clock, CONTINUE, task, cpu_ms)
+            return
+        kind, duration = work.phases[work.index]
+        if kind == BURN:
+            self._request_cpu(work)
+        else:
+            self._emit(work, "sleep")
+            task.pool.wq_worker_sleeping(task.worker)
+            self._push(self.clock + duration, WAKE, work, None)
+
+    def _on_wake(self, work: SimWork, _value: Any) -> None:
+        task = work.task
+        assert task is not None
+        self._segment(work, "sleep", work.phase_began, self.clock, None)
+        task.pool.wq_worker_running(task.worker)
+        self._emit(work, "wake")
+        work.index += 1
+        self._advance(work)
+
+    # --- CPUs ------------------------------------------------------------------------------------
+    def _request_cpu(self, work: SimWork) -> None:
+        self.seq += 1
+        entry = (work.prio, self.seq, work)
+        if work.bound_cpu is not None:
+            cpu = self.cpus[work.bound_cpu]
+            if cpu.current is None:
+                self._burn(cpu, work)
+            else:
+                heapq.heappush(cpu.runq, entry)
+            return
+        cpu = self._idle_cpu(work.last_cpu if work.last_cpu is not None else work.spec.cpu)
+        if cpu is None:
+            heapq.heappush(self.shared_runq, entry)
+        else:
+            self._burn(cpu, work)
+
+    def _idle_cpu(self, preferred: int) -> Cpu | None:
+        """The preferred CPU if idle, else the lowest-numbered idle one, else None."""
+        if preferred < len(self.cpus) and self.cpus[preferred].current is None:
+            return self.cpus[preferred]
+        idle = self.idle_cpus
+        while idle:
+            cpu = self.cpus[heapq.heappop(idle)]
+            cpu.in_idle_heap = False
+            if cpu.current is None:
+                return cpu
+        return None
+
+    def _burn(self, cpu: Cpu, work: SimWork) -> None:
+        cpu.current = work
+        if self.clock > work.phase_began:
+            self._segment(work, "wait", work.phase_began, self.clock, None)
+        work.phase_began = self.clock
+        work.last_cpu = cpu.id
+        self._push(self.clock + work.phases[work.index][1], BURN_DONE, cpu, None)
+
+    def _on_burn_done(self, cpu: Cpu, _value: Any) -> None:
+        work = cpu.current
+        assert work is not None
+        cpu.current = None
+        cpu.busy += self.clock - work.phase_began
+        self._segment(work, "burn", work.phase_began, self.clock, cpu.id)
+        work.index += 1
+        self._advance(work)
+        if cpu.current is None:
+            self._dispatch(cpu)
+
+    def _dispatch(self, cpu: Cpu) -> None:
+        """A CPU fell idle: run the earliest waiting burn, its own queue or the shared one."""
+        own, shared = cpu.runq, self.shared_runq
+        if own and (not shared or own[0] < shared[0]):
+            self._burn(cpu, heapq.heappop(own)[2])
+        elif shared:
+            self._burn(cpu, heapq.heappop(shared)[2])
+        elif not cpu.in_idle_heap:
+            cpu.in_idle_heap = True
+            heapq.heappush(self.idle_cpus, cpu.id)
+
+    # --- idle reaping ------------------------------------------------------------------------
+    def _arm_reap(self, info: PoolInfo) -> None:
+        if info.reap_armed or info.pool.legacy:
+            return
+        when = info.pool.next_reap_time()
+        if when is not None:
+            info.reap_armed = True
+            self._push(max(self.clock, round(when * US_PER_MS)), REAP, info, None)
+
+    def _on_reap(self, info: PoolInfo, _value: Any) -> None:
+        info.reap_armed = False
+        self.reaped += len(info.pool.reap_idle_workers())
+        self._arm_reap(info)
+
+    # --- results -------------------------------------------------------------------------------
+    def _segment(
+        self,
+        work: SimWork,
+        kind: str,
+        start: int,
+        end: int,
+        cpu: int | None,
+        worker: str | None = None,
+    ) -> None:
+        name = worker if worker is not None else (work.task.name if work.task else "")
+        self.segments.append(Segment(work.name, name, kind, ms_value(start), ms_value(end), cpu))
+
+    def _result(self) -> SimResult:
+        events = [Event(ms_value(t), w, e, k, c) for t, w, e, k, c in self.events]
+        per_wq: dict[str, dict[str, Any]] = {}
+        cm_wakeups = 0
+        for wq in self.wqs.values():
+            total = policy.PwqStats()
+            for pwq in wq.pwqs.values():
+                total.add(pwq.stats)
+            cm_wakeups += total.cm_wakeup
+            per_wq[wq.name] = {
+                "flags": policy.flag_names(wq.flags),
+                "max_active": wq.max_active,
+                "total": total.started,
+                "infl": max(total.started - total.completed, 0),
+                "cpu_time_ms": round(total.cpu_time, 3),
+                "cpu_intensive": total.cpu_intensive,
+                "cmw": total.cm_wakeup,
+            }
+        pools = [
+            {
+                "name": info.legacy_name or info.pool.name,
+                "workers_created": info.pool.workers_created,
+                "peak_workers": info.pool.peak_workers,
+                "workers_end": info.pool.nr_workers,
+            }
+            for info in self.pools
+        ]
+        stats = {
+            "model": self.model,
+            "cpus": len(self.cpus),
+            "items": len(self.works),
+            "finished": self.finished,
+            "makespan_ms": ms_value(self.makespan),
+            "threads_at_boot": self.threads_at_boot,
+            "threads_created": self.threads_created,
+            "threads_end": self.threads_alive,
+            "peak_threads": self.peak_threads,
+            "peak_in_flight": self.peak_in_flight,
+            "cm_wakeups": cm_wakeups,
+            "cpu_busy_ms": [ms_value(cpu.busy) for cpu in self.cpus],
+            "reaped": self.reaped,
+            "failed_creates": self.failed_creates,
+            "per_wq": per_wq,
+            "pools": pools,
+        }
+        return SimResult(self.scenario, events, self.segments, stats, list(self.warnings))
