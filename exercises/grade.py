@@ -1,0 +1,417 @@
+"""Grade exercises: one working copy (``make grade``) or a whole class.
+
+    python -m exercises.grade [DIR] [--only NAME ...] [--json]
+    python -m exercises.grade --class SUBMISSIONS --out gradebook.csv --feedback FEEDBACK_DIR
+
+DIR is a working copy (a directory holding ``exercises/``, or the
+``exercises`` directory itself); the default is the tree this grader lives in.
+Whatever DIR is, only its notebooks are read: the tests always come from the
+grader's own tree (see ``exercises/runner.py`` for the sandbox).
+
+Exit status: single mode 0 only at full marks (of what this tree can award),
+1 otherwise; class mode 0 when the run completed; 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from exercises.catalog import (
+    COURSE_TOTAL,
+    PACKAGE_DIR,
+    ConfigError,
+    Exercise,
+    check_points,
+    discover,
+)
+from exercises.notebook import NOTEBOOK_NAME
+from exercises.runner import DEFAULT_MEMORY_MB, ExerciseResult, grade_exercise
+from exercises.support import STUDENT_ID_ENV, safe_name
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+@dataclass
+class SubmissionResult:
+    """All exercises of one student."""
+
+    student: str
+    path: Path
+    results: list[ExerciseResult] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def score(self) -> int:
+        return sum(r.score for r in self.results)
+
+    @property
+    def total(self) -> int:
+        return sum(r.total for r in self.results)
+
+    @property
+    def reachable(self) -> int:
+        return sum(r.reachable for r in self.results)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "student": self.student,
+            "score": self.score,
+            "max": self.total,
+            "reachable": self.reachable,
+            "note": self.note,
+            "exercises": [r.to_json() for r in self.results],
+        }
+
+
+# --- finding submissions ---------------------------------------------------------------
+
+
+def exercises_dir_of(path: Path) -> Path | None:
+    """The ``exercises`` directory of a submission, or None if ``path`` is not one.
+
+    A submission is a copy of the released tree: a directory with
+    ``exercises/NN-name/exercise.ipynb`` for at least one exercise.  The
+    ``exercises`` directory itself is accepted too.
+    """
+    for candidate in (path / "exercises", path):
+        if candidate.is_dir() and any(candidate.glob(f"[0-9][0-9]-*/{NOTEBOOK_NAME}")):
+            return candidate
+    return None
+
+
+def submission_id(path: Path) -> str:
+    """The student id of a working copy: its directory name (the one above ``exercises``)."""
+    path = path.resolve()
+    return path.parent.name if path.name == "exercises" else path.name
+
+
+# --- grading -----------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    timeout: float | None
+    memory_mb: int
+    jobs: int
+
+
+def grade_many(
+    submissions: list[tuple[str, Path]],
+    exercises: list[Exercise],
+    options: Options,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[SubmissionResult]:
+    """Grade every (submission, exercise) pair, ``options.jobs`` at a time.
+
+    Each pair is its own child process (see runner), so the pool's threads only
+    wait; with two jobs both cores stay busy.  Results keep the input order.
+    """
+    results = {sid: SubmissionResult(sid, path) for sid, path in submissions}
+    jobs = [(sid, path, ex) for sid, path in submissions for ex in exercises]
+    done = 0
+    lock = threading.Lock()
+    if progress:
+        progress(0, len(jobs), "")
+    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        futures = {
+            pool.submit(
+                grade_exercise,
+                ex,
+                path / ex.name / NOTEBOOK_NAME,
+                sid,
+                options.timeout,
+                options.memory_mb,
+            ): (sid, ex)
+            for sid, path, ex in jobs
+        }
+        by_pair: dict[tuple[str, str], ExerciseResult] = {}
+        for future in as_completed(futures):
+            sid, ex = futures[future]
+            by_pair[(sid, ex.name)] = future.result()
+            with lock:
+                done += 1
+                if progress:
+                    progress(done, len(jobs), f"{sid} {ex.name}")
+    for sid, _path in submissions:
+        results[sid].results = [by_pair[(sid, ex.name)] for ex in exercises]
+    return [results[sid] for sid, _ in submissions]
+
+
+def text_progress(stream: TextIO) -> Callable[[int, int, str], None]:
+    """A one-line progress bar on stderr: bar, count, elapsed time, last job."""
+    started = time.monotonic()
+
+    def show(done: int, total: int, label: str) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        elapsed = time.monotonic() - started
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:5.0f}s {label}"
+        stream.write(line[:100].ljust(100))
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def format_text(result: SubmissionResult, exercises: list[Exercise]) -> str:
+    """The lab0-c shaped report: a ``---`` line per exercise, failures under it, TOTAL."""
+    out: list[str] = []
+    hidden_missing = sum(ex.hidden_points for ex in exercises)
+    for res, ex in zip(result.results, exercises, strict=True):
+        out.append(f"+++ {res.name}: {res.title}")
+        if res.note:
+            out.append(_indent(res.note, "    NOTE "))
+        for test in res.tests:
+            if test.passed or test.kind == "nbval":
+                continue
+            label = "hidden test" if test.kind == "hidden" else "test"
+            out.append(f"    FAIL {label} {test.name} ({test.points} pt)")
+            if test.message:
+                out.append(_indent(test.message))
+        cells = [t for t in res.tests if t.kind == "nbval"]
+        failed_cells = [t for t in cells if not t.passed]
+        if failed_cells:
+            out.append(f"    FAIL notebook does not run top to bottom ({res.nbval_points} pt)")
+            first = failed_cells[0]
+            out.append(_indent(f"{first.name}: {first.message}"))
+        elif cells and not res.nbval_awarded and res.nbval_points and res.status == "ok":
+            out.append(
+                f"    note: the notebook runs, but its {res.nbval_points} pt count only "
+                "once every public test passes"
+            )
+        suffix = ""
+        if ex.hidden_points:
+            suffix = f"  (public tests; {ex.hidden_points} pt more in hidden tests)"
+        out.append(f"---\t{res.name}\t{res.score}/{res.total}{suffix}")
+    total_line = f"---\tTOTAL\t\t{result.score}/{result.total}"
+    if hidden_missing:
+        total_line += (
+            f"  (public tests only: at most {result.reachable} here; your instructor's "
+            f"hidden tests award the other {hidden_missing})"
+        )
+    out.append(total_line)
+    return "\n".join(out)
+
+
+def format_feedback(result: SubmissionResult) -> str:
+    """Per-student Markdown: scores, and for each lost point the test and its message.
+
+    Hidden tests appear by name with their message only (the plugin never
+    records their code).
+    """
+    lines = [f"# Feedback for {result.student}", ""]
+    lines += [f"**Total: {result.score}/{result.total}**", ""]
+    if result.note:
+        lines += [f"> {result.note}", ""]
+    lines += ["| exercise | score |", "|---|---|"]
+    lines += [f"| {r.name} | {r.score}/{r.total} |" for r in result.results]
+    for res in result.results:
+        lines += ["", f"## {res.name}: {res.title} — {res.score}/{res.total}", ""]
+        if res.note:
+            lines += [f"**{res.status}:** {res.note}", ""]
+        failed = [t for t in res.tests if not t.passed and t.kind != "nbval"]
+        cells = [t for t in res.tests if t.kind == "nbval" and not t.passed]
+        if not failed and not cells and not res.note:
+            lines.append("All tests passed.")
+        for test in failed:
+            kind = "hidden test" if test.kind == "hidden" else "public test"
+            lines += [f"- **{test.name}** ({kind}, {test.points} pt): {test.outcome}"]
+            if test.message:
+                lines += ["", "  ```text", _indent(test.message, "  "), "  ```"]
+        if cells:
+            first = cells[0]
+            lines += [
+                f"- **the notebook does not run top to bottom** ({res.nbval_points} pt): "
+                f"{first.name} failed",
+                "",
+                "  ```text",
+                _indent(first.message, "  "),
+                "  ```",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def write_gradebook(path: Path, results: list[SubmissionResult], exercises: list[Exercise]) -> None:
+    """One row per student: id, each exercise's score, total, notes (timeouts, crashes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["student", *(ex.name for ex in exercises), "total", "notes"])
+        for res in results:
+            notes = [res.note] if res.note else []
+            notes += [f"{r.name}: {r.status}" for r in res.results if r.status != "ok"]
+            writer.writerow(
+                [res.student, *(r.score for r in res.results), res.score, "; ".join(notes)]
+            )
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exercises.grade",
+        description="Grade khttpd-book exercises: a working copy, or a class of submissions.",
+    )
+    parser.add_argument("dir", nargs="?", type=Path,
+                        help="working copy to grade (default: this tree)")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="grade only this exercise (repeatable; a prefix like 03 works)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--class", dest="class_dir", type=Path, metavar="SUBMISSIONS",
+                        help="grade every submission directory in SUBMISSIONS")
+    parser.add_argument("--out", type=Path, help="class mode: gradebook CSV to write")
+    parser.add_argument("--feedback", type=Path, metavar="DIR",
+                        help="class mode: write one Markdown feedback file per student here")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per exercise, overriding each points.toml (default 60)")
+    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help="address-space limit per grading process "
+                        f"(default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
+                        help="exercises graded at once (default: 2, or 1 on one core)")
+    parser.add_argument("--student",
+                        help=f"student id for a working copy (default: ${STUDENT_ID_ENV} "
+                        "or the directory name)")
+    return parser
+
+
+def _select(exercises: list[Exercise], only: list[str]) -> list[Exercise]:
+    if not only:
+        return exercises
+    chosen = [ex for ex in exercises if any(ex.name == o or ex.name.startswith(o) for o in only)]
+    if not chosen:
+        names = ", ".join(ex.name for ex in exercises)
+        raise UsageError(f"no exercise matches {', '.join(only)} (exercises: {names})")
+    return chosen
+
+
+def _load_exercises(only: list[str]) -> list[Exercise]:
+    exercises = discover(PACKAGE_DIR)
+    if not exercises:
+        raise ConfigError(f"no exercises found in {PACKAGE_DIR}")
+    problems = check_points(exercises)
+    if problems:
+        raise ConfigError("the points tables are inconsistent:\n  " + "\n  ".join(problems))
+    total = sum(ex.total for ex in exercises)
+    if total != COURSE_TOTAL:
+        print(f"warning: the exercises' totals add up to {total}, not {COURSE_TOTAL}",
+              file=sys.stderr)
+    return _select(exercises, only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.class_dir is not None:
+            return _main_class(args)
+        return _main_single(args)
+    except (UsageError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs)
+
+
+def _main_single(args: argparse.Namespace) -> int:
+    if args.out or args.feedback:
+        raise UsageError("--out and --feedback go with --class")
+    target = args.dir if args.dir is not None else PACKAGE_DIR.parent
+    if not target.is_dir():
+        raise UsageError(f"{target}: no such directory")
+    ex_dir = exercises_dir_of(target)
+    if ex_dir is None:
+        raise UsageError(
+            f"{target}: not a working copy of the exercises (no exercises/NN-name/{NOTEBOOK_NAME})"
+        )
+    options = _options(args)
+    exercises = _load_exercises(args.only)
+    student = args.student or os.environ.get(STUDENT_ID_ENV) or submission_id(ex_dir)
+    [result] = grade_many([(student, ex_dir)], exercises, options)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(format_text(result, exercises))
+    return 0 if result.score == result.reachable else 1
+
+
+def _main_class(args: argparse.Namespace) -> int:
+    if args.dir is not None:
+        raise UsageError("give either a working copy DIR or --class SUBMISSIONS, not both")
+    if args.out is None:
+        raise UsageError("--class needs --out gradebook.csv")
+    root: Path = args.class_dir
+    if not root.is_dir():
+        raise UsageError(f"{root}: no such directory")
+    options = _options(args)
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    submissions = [(p.name, exercises_dir_of(p)) for p in subdirs]
+    valid = [(sid, ex_dir) for sid, ex_dir in submissions if ex_dir is not None]
+    if not valid:
+        raise UsageError(
+            f"{root}: no submissions in it (expected one directory per student, each a copy "
+            f"of the released tree with exercises/NN-name/{NOTEBOOK_NAME})"
+        )
+    exercises = _load_exercises(args.only)
+    print(f"grading {len(valid)} submissions x {len(exercises)} exercises, "
+          f"{options.jobs} at a time", file=sys.stderr)
+    graded = grade_many(valid, exercises, options, text_progress(sys.stderr))
+    by_id = {res.student: res for res in graded}
+    results: list[SubmissionResult] = []
+    for sid, ex_dir in submissions:
+        if ex_dir is None:
+            res = SubmissionResult(sid, root / sid, note="not a submission (no exercises found)")
+            res.results = [
+                ExerciseResult(ex.name, ex.title, 0, ex.total, ex.reachable, "missing")
+                for ex in exercises
+            ]
+            results.append(res)
+        else:
+            results.append(by_id[sid])
+    write_gradebook(args.out, results, exercises)
+    if args.feedback is not None:
+        args.feedback.mkdir(parents=True, exist_ok=True)
+        for res in results:
+            (args.feedback / f"{safe_name(res.student)}.md").write_text(
+                format_feedback(res), encoding="utf-8"
+            )
+    if args.json:
+        print(json.dumps([res.to_json() for res in results], indent=2))
+    else:
+        for res in results:
+            print(f"{res.student}\t{res.score}/{res.total}")
+    print(f"wrote {args.out}" + (f" and {len(results)} files in {args.feedback}"
+                                 if args.feedback else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

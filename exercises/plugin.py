@@ -1,0 +1,191 @@
+"""The pytest plugin every exercise test runs under (``pytest -p exercises.plugin``).
+
+It gives tests the ``student`` fixture (the module built from the notebook's
+solution cells) and, with ``--grade-report PATH``, writes one JSON line per
+finished test: its points, outcome and a message fit for feedback.  Lines are
+flushed as tests finish, and a ``start`` line precedes each test, so when the
+grader has to kill a hanging run it can still say *which* test or cell hung.
+
+Hidden tests get only their name and the first line of the failure message in
+the report: feedback must never quote their code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from exercises import notebook
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_MESSAGE = 1500
+_loaded: dict[Path, Any] = {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--grade-collect",
+        default=None,
+        help="with --collect-only: write each collected test's points as JSON to this file",
+    )
+    parser.addoption(
+        "--grade-report",
+        default=None,
+        help="write one JSON line per test (points, outcome, message) to this file",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): points this test is worth in exercise grading")
+    path = config.getoption("--grade-report", default=None)
+    if path:
+        config.stash[_REPORTER] = _Reporter(open(path, "a", encoding="utf-8"))  # noqa: SIM115
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    reporter = config.stash.get(_REPORTER, None)
+    if reporter is not None:
+        reporter.emit({"event": "end"})
+        reporter.stream.close()
+
+
+class _Reporter:
+    """Accumulates the setup/call/teardown phases of each test into one record."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def emit(self, record: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(record) + "\n")
+        self.stream.flush()
+
+
+_REPORTER = pytest.StashKey[_Reporter]()
+
+
+def _points(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("points")
+    if marker is None or not marker.args:
+        return 0
+    return int(marker.args[0])
+
+
+def _kind(item: pytest.Item) -> str:
+    name = Path(str(item.path)).name
+    if name.endswith(".ipynb"):
+        return "nbval"
+    return "hidden" if name.startswith("test_hidden") else "public"
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _message(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
+    """What feedback may say about a failure.
+
+    Public tests: the exception as pytest shows it (assertion explanation
+    included), trimmed.  Hidden tests: the exception type and the first line of
+    its message only.  Notebook cells: the tail of nbval's report, which ends
+    with the kernel's exception.
+    """
+    kind = _kind(item)
+    if kind == "nbval":
+        text = _ANSI.sub("", report.longreprtext)
+        lines = [line for line in text.splitlines() if line.strip()]
+        return "\n".join(lines[-12:])[-MAX_MESSAGE:]
+    excinfo = call.excinfo
+    if excinfo is None:
+        return _first_line(report.longreprtext)
+    if isinstance(excinfo.value, pytest.fail.Exception):
+        return str(excinfo.value)[:MAX_MESSAGE]
+    if kind == "hidden":
+        first = _first_line(str(excinfo.value))
+        return f"{excinfo.typename}: {first}" if first else excinfo.typename
+    text = excinfo.exconly()
+    if not isinstance(excinfo.value, AssertionError):
+        # Show where in the student's code the exception came from.
+        frames = traceback.extract_tb(excinfo.tb)
+        own = [f for f in frames if f.filename.startswith("<") and "solution cells" in f.filename]
+        if own:
+            text += f"\n  (raised at line {own[-1].lineno} of your solution cells)"
+    return text[:MAX_MESSAGE]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """``--grade-collect``: the points of every collected test, to check points.toml."""
+    path = session.config.getoption("--grade-collect", default=None)
+    if path:
+        items = [
+            {"nodeid": item.nodeid, "kind": _kind(item), "points": _points(item)}
+            for item in session.items
+        ]
+        Path(path).write_text(json.dumps(items), encoding="utf-8")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    reporter = item.config.stash.get(_REPORTER, None)
+    if reporter is None:
+        return
+    record = reporter.records.setdefault(
+        item.nodeid,
+        {
+            "event": "test",
+            "nodeid": item.nodeid,
+            "name": item.name,
+            "kind": _kind(item),
+            "points": _points(item),
+            "outcome": "passed",
+            "message": "",
+        },
+    )
+    if call.when == "setup" and not record.get("started"):
+        record["started"] = True
+        reporter.emit({"event": "start", "nodeid": item.nodeid, "kind": record["kind"]})
+    if report.failed and record["outcome"] == "passed":
+        record["outcome"] = "error" if call.when != "call" else "failed"
+        record["message"] = _message(item, call, report)
+    elif report.skipped and record["outcome"] == "passed":
+        record["outcome"] = "skipped"
+        record["message"] = _first_line(str(report.longrepr))
+    if call.when == "teardown":
+        record.pop("started", None)
+        reporter.emit(record)
+
+
+@pytest.fixture(scope="module")
+def student(request: pytest.FixtureRequest) -> Any:
+    """The student's module: the solution cells of ``exercise.ipynb`` next to the test file.
+
+    Built once per process and notebook.  A notebook whose solution cells
+    raise on import fails every test with the reason, rather than a traceback
+    into the plugin.
+    """
+    path = (Path(str(request.path)).parent / notebook.NOTEBOOK_NAME).resolve()
+    if path not in _loaded:
+        try:
+            module_name = "student_" + path.parent.name.replace("-", "_")
+            _loaded[path] = notebook.load_module(path, module_name)
+        except notebook.NotebookError as exc:
+            _loaded[path] = exc
+        except Exception as exc:  # the student's code failed while being imported
+            lines = traceback.format_exception_only(type(exc), exc)
+            _loaded[path] = notebook.NotebookError(
+                "your solution cells raise when run as a module: " + "".join(lines).strip()
+            )
+    value = _loaded[path]
+    if isinstance(value, notebook.NotebookError):
+        pytest.fail(str(value), pytrace=False)
+    return value

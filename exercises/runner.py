@@ -1,0 +1,329 @@
+"""Grading one exercise of one submission in its own sandboxed process.
+
+The sandbox, and its limits, honestly:
+
+* The child is ``python -m pytest`` over the *instructor's* test files copied
+  into a fresh temporary directory, with only the student's ``exercise.ipynb``
+  copied next to them.  Editing tests in a submission therefore changes nothing.
+* cwd, HOME and TMPDIR point into that temporary directory, secrets-looking
+  environment variables are dropped, and resource limits apply to the child and
+  everything it starts: address space (``RLIMIT_AS``), file size
+  (``RLIMIT_FSIZE``, which stops output floods), no core dumps.
+* A wall-clock timeout kills the child's whole session; afterwards every process
+  that still carries this run's token in its environment (the nbval kernel runs
+  in a session of its own) is killed too.
+* What it is **not**: a security boundary.  The child runs as the grading user,
+  so code that really wants to can read or write that user's files, open
+  network connections, or patch pytest in its own process to forge results.
+  For untrusted classes run the grader in a throwaway container or VM as an
+  unprivileged user (``book/appendix-instructors.md`` shows how).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exercises.catalog import PACKAGE_DIR, Exercise
+from exercises.notebook import NOTEBOOK_NAME
+
+DEFAULT_MEMORY_MB = 2048
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
+TOKEN_ENV = "KHTTPD_GRADE_TOKEN"
+_SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "API_KEY", "PRIVATE")
+
+
+@dataclass
+class TestOutcome:
+    """One test or notebook cell as the plugin reported it."""
+
+    nodeid: str
+    name: str
+    kind: str  # public | hidden | nbval
+    points: int
+    outcome: str  # passed | failed | error | skipped
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+@dataclass
+class ExerciseResult:
+    """The grade of one exercise: score, why, and each test's outcome."""
+
+    name: str
+    title: str
+    score: int
+    total: int
+    reachable: int
+    status: str  # ok | timeout | crashed | missing | error
+    note: str = ""
+    tests: list[TestOutcome] = field(default_factory=list)
+    nbval_points: int = 0
+    nbval_awarded: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "score": self.score,
+            "max": self.total,
+            "reachable": self.reachable,
+            "status": self.status,
+            "note": self.note,
+            "seconds": round(self.seconds, 2),
+            "nbval": {"points": self.nbval_points, "awarded": self.nbval_awarded},
+            "tests": [t.__dict__ for t in self.tests],
+        }
+
+
+def _child_env(home: Path, student: str, token: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not any(word in key.upper() for word in _SECRET_WORDS) and not key.startswith("PYTEST")
+    }
+    env.update(
+        HOME=str(home),
+        TMPDIR=str(home / ".tmp"),
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent)]),
+        KHTTPD_STUDENT_ID=student,
+        MPLBACKEND="Agg",
+        JUPYTER_PLATFORM_DIRS="1",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        **{TOKEN_ENV: token},
+    )
+    # Matplotlib builds a font cache on first import (seconds); share one per user
+    # rather than rebuilding it in every fresh HOME.
+    shared = Path(tempfile.gettempdir()) / f"khttpd-grade-mpl-{os.getuid()}"
+    env.setdefault("MPLCONFIGDIR", str(shared))
+    return env
+
+
+_LAUNCHER = """
+import resource, sys
+memory, fsize = int(sys.argv[1]), int(sys.argv[2])
+if memory > 0:
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+sys.modules["rfc3987_syntax"] = None
+import pytest
+sys.exit(pytest.main(sys.argv[3:]))
+"""
+"""Sets the limits, then runs pytest in the same process.
+
+A ``-c`` wrapper rather than ``preexec_fn``, which is unsafe when the grader
+runs jobs from several threads.  ``rfc3987_syntax`` is blocked because
+jsonschema (imported by nbformat, imported by nbval) would otherwise build
+that package's IRI grammar at import: three seconds per exercise for a format
+checker notebooks never use.
+"""
+
+
+def _limited(cmd: list[str], memory_mb: int) -> list[str]:
+    """``cmd`` run under the limits; they are inherited by everything it starts."""
+    memory = max(0, memory_mb) * 1024 * 1024
+    return [sys.executable, "-c", _LAUNCHER, str(memory), str(MAX_FILE_BYTES), *cmd]
+
+
+def kill_tagged(token: str) -> int:
+    """SIGKILL every process whose environment carries ``token``; how many were found.
+
+    Catches what escaped the session kill: the Jupyter kernel (own session), and
+    anything the student's code daemonised.  Linux-only (/proc); elsewhere a no-op.
+    """
+    needle = f"{TOKEN_ENV}={token}".encode()
+    killed = 0
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
+def _read_report(path: Path) -> tuple[list[TestOutcome], str | None, bool]:
+    """Tests finished, the test running when the report stops (if any), and whether it ended."""
+    tests: list[TestOutcome] = []
+    running: str | None = None
+    ended = False
+    if not path.exists():
+        return tests, running, ended
+    with path.open(encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            event = record.get("event")
+            if event == "start":
+                running = record.get("nodeid")
+            elif event == "test":
+                running = None
+                tests.append(
+                    TestOutcome(
+                        nodeid=str(record["nodeid"]),
+                        name=str(record["name"]),
+                        kind=str(record["kind"]),
+                        points=int(record["points"]),
+                        outcome=str(record["outcome"]),
+                        message=str(record.get("message", "")),
+                    )
+                )
+            elif event == "end":
+                ended = True
+    return tests, running, ended
+
+
+def _describe(nodeid: str | None) -> str:
+    if not nodeid:
+        return ""
+    if nodeid.startswith(NOTEBOOK_NAME):
+        return f" (in notebook {nodeid.split('::', 1)[-1].lower()})"
+    return f" (in {nodeid.split('::', 1)[-1]})"
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        with path.open("rb") as stream:
+            stream.seek(max(0, path.stat().st_size - 4000))
+            text = stream.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def grade_exercise(
+    exercise: Exercise,
+    notebook: Path,
+    student: str,
+    timeout: float | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+) -> ExerciseResult:
+    """Grade ``notebook`` against ``exercise``'s pristine tests in a sandboxed child."""
+    started = time.monotonic()
+    limit = exercise.timeout if timeout is None else timeout
+    result = ExerciseResult(
+        name=exercise.name,
+        title=exercise.title,
+        score=0,
+        total=exercise.total,
+        reachable=exercise.reachable,
+        status="ok",
+        nbval_points=exercise.nbval,
+    )
+    if not notebook.is_file():
+        result.status, result.note = "missing", f"{NOTEBOOK_NAME} is missing from the submission"
+        return result
+    if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
+        result.status = "error"
+        result.note = f"{NOTEBOOK_NAME} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"
+        return result
+
+    control = Path(tempfile.mkdtemp(prefix="khttpd-grade-ctl-"))
+    home = Path(tempfile.mkdtemp(prefix="khttpd-grade-"))
+    token = uuid.uuid4().hex
+    try:
+        workdir = home / exercise.name
+        shutil.copytree(
+            exercise.path,
+            workdir,
+            ignore=shutil.ignore_patterns(
+                NOTEBOOK_NAME, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"
+            ),
+        )
+        shutil.copyfile(notebook, workdir / NOTEBOOK_NAME)
+        (home / ".tmp").mkdir()
+        ini = control / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        report = control / "report.jsonl"
+        log = control / "log.txt"
+        cmd = [
+            "--noconftest", "-p", "exercises.plugin", "-p", "no:cacheprovider",
+            "-c", str(ini), "--rootdir", str(workdir), "--import-mode=importlib",
+            "-q", "--tb=line", "--no-header", "--grade-report", str(report),
+            "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", str(int(limit) + 1),
+            *exercise.test_files, NOTEBOOK_NAME,
+        ]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                _limited(cmd, memory_mb),
+                cwd=workdir,
+                env=_child_env(home, student, token),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                returncode: int | None = proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                returncode = None
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                proc.wait()
+        kill_tagged(token)
+        tests, running, ended = _read_report(report)
+        result.tests = tests
+        if returncode is None:
+            result.status = "timeout"
+            result.note = f"stopped after the {limit:g} s time limit{_describe(running)}"
+        elif returncode < 0 or not ended:
+            result.status = "crashed"
+            how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+            if returncode == -signal.SIGXFSZ:
+                how += ": output larger than the file-size limit"
+            result.note = f"the grading process died ({how}){_describe(running)}"
+        elif returncode not in (0, 1):
+            result.status = "error"
+            result.note = f"pytest exit status {returncode}:\n{_tail(log)}"
+        else:
+            result.score = _score(exercise, tests, result)
+    finally:
+        kill_tagged(token)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(control, ignore_errors=True)
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _score(exercise: Exercise, tests: list[TestOutcome], result: ExerciseResult) -> int:
+    """Points of passed tests, plus nbval's only if the notebook ran *and* every
+    public test passed (so a starter notebook that merely runs scores nothing)."""
+    public = [t for t in tests if t.kind == "public"]
+    cells = [t for t in tests if t.kind == "nbval"]
+    public_ok = bool(public) and all(t.passed for t in public)
+    result.nbval_awarded = bool(cells) and all(t.passed for t in cells) and public_ok
+    score = sum(t.points for t in tests if t.kind != "nbval" and t.passed)
+    if result.nbval_awarded:
+        score += exercise.nbval
+    return min(score, exercise.reachable)
