@@ -1,0 +1,298 @@
+"""The kworker thread: performs the actions that ``policy.WorkerPool.worker_thread`` yields.
+
+``policy.py`` decides *what* a worker does; this module only knows *how* to do
+it on a real thread:
+
+========== ===============================================================
+action     what the thread does (the system lock is held between actions)
+========== ===============================================================
+RUN        release the lock, call ``work.func(work)`` timing it with
+           ``time.thread_time()``, take the lock back, send the CPU time
+IDLE       wait on the worker's own Condition until ``wake_worker``; while
+           waiting, each idle timeout runs ``pool.reap_idle_workers()``
+CREATE     start a new kworker thread (lock released meanwhile) and send
+           the new ``Worker``, or None when the thread cannot be started
+COOLDOWN   wait the cooldown after a failed creation (wakeable)
+DIE        leave the loop; the thread ends
+========== ===============================================================
+
+Why a Condition per worker that shares the *system* lock: a wakeup is then a
+``notify()`` under the lock the rules already hold, and ``wait()`` releases
+that lock atomically, so no wakeup can slip between "I am idle" and "I sleep".
+No polling and no sleeps anywhere.
+
+The rescuer (``WQ_MEM_RECLAIM``) is driven the same way by ``pool.rescue``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from khttpd_py.workqueue.policy import (
+    COOLDOWN,
+    CREATE,
+    DIE,
+    IDLE,
+    RUN,
+    WORKER_DIE,
+    Action,
+    PoolWorkqueue,
+    Worker,
+    WorkerPool,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from khttpd_py.workqueue.work import Workqueue, WorkStruct
+
+log = logging.getLogger("khttpd_py.workqueue")
+
+
+class Task:
+    """The driver's half of a kworker (``worker.task``): its thread and its wakeup.
+
+    ``woken`` is the flag ``wake_up_process`` sets; the worker clears it before
+    each wait and sleeps until it is set, so a spurious Condition wakeup is
+    harmless and a wakeup is never lost.
+    """
+
+    __slots__ = ("cond", "woken", "thread", "stop")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.cond = threading.Condition(lock)
+        self.woken = False
+        self.thread: threading.Thread | None = None
+        self.stop = False
+
+
+class _Current(threading.local):
+    """Which worker (of which system) the calling thread is, for ``blocking()`` and
+    for choosing the "local CPU" in ``queue_work``.  Unset in ordinary threads."""
+
+    worker: Worker | None = None
+    system: Any = None
+    depth: int = 0
+
+
+current = _Current()
+"""Per-thread record of the running kworker; read by ``blocking`` and ``queue_work``."""
+
+
+def thread_name(worker: Worker, legacy_name: str | None = None) -> str:
+    """The thread's name: the kworker name, or the pre-2.6.36 name for legacy pools.
+
+    Legacy MT threads were called ``<wq>/<cpu>`` and an ST thread ``<wq>``, which
+    is how ``ps`` showed them before CMWQ; everything else is ``kworker/...``.
+    """
+    if legacy_name is not None:
+        cpu = worker.pool.cpu
+        return legacy_name if cpu is None else f"{legacy_name}/{cpu}"
+    return worker.name
+
+
+class WorkerDriver:
+    """Mixin of ``WorkqueueSystem``: the ``PoolDriver`` for ``policy`` and the thread bodies.
+
+    The attributes below are created by ``WorkqueueSystem.__init__``.
+    """
+
+    lock: threading.Lock
+    idle_timeout: float
+    create_cooldown: float | None
+    fail_worker_creation: bool
+    _threads: set[threading.Thread]
+    _exiting: list[threading.Thread]
+    _flush_cond: threading.Condition
+    _flush_waiters: int
+    _legacy_names: dict[int, str]
+
+    # --- PoolDriver -------------------------------------------------------------------
+    def wake_worker(self, worker: Worker) -> None:
+        """``wake_up_process``: called by the rules with the lock held."""
+        task: Task | None = worker.task
+        if task is not None:
+            task.woken = True
+            task.cond.notify()
+
+    def now(self) -> float:
+        """The clock the rules read (idle times): monotonic seconds."""
+        return time.monotonic()
+
+    # --- worker creation ----------------------------------------------------------------
+    def _spawn_worker(self, pool: WorkerPool) -> Worker | None:
+        """``create_worker()``: start a kworker thread for ``pool``.  Lock held on entry
+        and on return; released while the thread starts.
+
+        The new thread first waits for its wakeup, which comes only after
+        ``attach_worker`` below, so it never sees itself half-attached.
+        Returns None when the thread cannot start (``RuntimeError`` from
+        ``Thread.start`` or the ``fail_worker_creation`` switch for tests).
+        """
+        if pool.destroyed or self.fail_worker_creation:
+            return None
+        worker = Worker(pool, pool.next_worker_id)
+        task = Task(self.lock)
+        worker.task = task
+        thread = threading.Thread(
+            target=self._worker_main,
+            args=(worker,),
+            name=thread_name(worker, self._legacy_names.get(pool.id)),
+            daemon=True,
+        )
+        task.thread = thread
+        self.lock.release()
+        try:
+            thread.start()
+            started = True
+        except RuntimeError:  # "can't start new thread": out of threads or memory
+            started = False
+        finally:
+            self.lock.acquire()
+        if not started:
+            return None
+        self._threads.add(thread)
+        if self._exiting:
+            self._exiting = [t for t in self._exiting if t.is_alive()]
+        if pool.destroyed:
+            worker.flags |= WORKER_DIE
+            self.wake_worker(worker)
+            return None
+        pool.attach_worker(worker)
+        self.wake_worker(worker)
+        return worker
+
+    # --- the kworker thread -----------------------------------------------------------
+    def _worker_main(self, worker: Worker) -> None:
+        current.worker = worker
+        current.system = self
+        task: Task = worker.task
+        with self.lock:
+            try:
+                while not task.woken:  # wait for attach_worker + wake_up_process
+                    task.cond.wait()
+                if not worker.flags & WORKER_DIE:
+                    self._drive(worker, worker.pool.worker_thread(worker))
+            finally:
+                self._threads.discard(threading.current_thread())
+                self._exiting.append(threading.current_thread())
+
+    def _drive(self, worker: Worker, gen: Generator[Action, Any, None]) -> None:
+        """Perform the actions of one policy generator until it says DIE or ends."""
+        send = gen.send
+        value: Any = None
+        while True:
+            try:
+                action = send(value)
+            except StopIteration:
+                return
+            kind = action[0]
+            if kind == RUN:
+                value = self._run(worker, action[1], action[2])
+            elif kind == IDLE:
+                self._wait_idle(worker)
+                value = None
+            elif kind == CREATE:
+                value = self._spawn_worker(worker.pool)
+            elif kind == COOLDOWN:
+                self._cooldown(worker, float(action[1]))
+                value = None
+            elif kind == DIE:
+                gen.close()
+                return
+            else:  # pragma: no cover - a new action in policy.py needs a driver here
+                raise RuntimeError(f"unknown worker action {action!r}")
+
+    def _run(self, worker: Worker, work: WorkStruct, pwq: PoolWorkqueue) -> float:
+        """Call the work function with the lock released; return its CPU time.
+
+        The flush bookkeeping (which queueing this run satisfied, which flush
+        colour retired) is done before the generator's ``process_one_work_end``;
+        flushers only look once this thread releases the lock again, by which
+        time the item is off ``busy_hash`` as well.
+        """
+        seq = work._seq
+        color = work._color
+        lock = self.lock
+        lock.release()
+        try:
+            start = time.thread_time()
+            try:
+                work.func(work)  # type: ignore[misc]
+            except Exception:  # a work function has no caller to report to: log it
+                log.exception("work function %r of %s raised", work.func, pwq.wq.name)
+            cpu_time = time.thread_time() - start
+        finally:
+            lock.acquire()
+        if seq > work._done_seq:
+            work._done_seq = seq
+        wq: Workqueue = pwq.wq  # type: ignore[assignment]
+        wq._retire(color)
+        return cpu_time
+
+    def _retired(self) -> None:
+        """Something a flusher may wait for has finished: wake the flushers."""
+        if self._flush_waiters:
+            self._flush_cond.notify_all()
+
+    def _wait_idle(self, worker: Worker) -> None:
+        """Sleep until woken; every idle timeout, run the pool's reaper.
+
+        This is the pool's ``idle_timer`` spread over its idle workers: each
+        one, idle for a full timeout, asks the rules to cull the longest-idle
+        workers (``too_many_workers``); a culled worker is woken and its next
+        step is DIE.  Legacy pools are never reaped, so they wait untimed.
+        """
+        task: Task = worker.task
+        pool = worker.pool
+        task.woken = False
+        timeout: float | None = None
+        if not pool.legacy and pool.idle_timeout != float("inf"):
+            timeout = max(worker.last_active + pool.idle_timeout - self.now(), 0.0)
+        while not task.woken:
+            if task.cond.wait(timeout) or task.woken or timeout is None:
+                continue
+            pool.reap_idle_workers()
+            timeout = pool.idle_timeout
+
+    def _cooldown(self, worker: Worker, seconds: float) -> None:
+        """Wait after a failed creation; a wakeup (pool destroyed) cuts it short."""
+        task: Task = worker.task
+        task.woken = False
+        if self.create_cooldown is not None:
+            seconds = self.create_cooldown
+        task.cond.wait(seconds)
+
+    # --- the rescuer ------------------------------------------------------------------
+    def _on_mayday(self, pwq: PoolWorkqueue) -> None:
+        """``send_mayday()``: the pool could not create a worker; wake the wq's rescuer."""
+        wq: Workqueue = pwq.wq  # type: ignore[assignment]
+        rescuer = wq._rescuer
+        if rescuer is None:
+            return
+        wq._maydays.append(pwq)
+        self.wake_worker(rescuer)
+
+    def _rescuer_main(self, rescuer: Worker, maydays: deque[PoolWorkqueue]) -> None:
+        """``rescuer_thread()``: run mayday'd pwqs' items until the wq is destroyed."""
+        current.worker = rescuer
+        current.system = self
+        task: Task = rescuer.task
+        with self.lock:
+            try:
+                while True:
+                    task.woken = False
+                    while not maydays and not task.stop:
+                        task.cond.wait()
+                    if not maydays:
+                        return
+                    pwq = maydays.popleft()
+                    rescuer.pool = pwq.pool  # worker_attach_to_pool()
+                    self._drive(rescuer, pwq.pool.rescue(rescuer, pwq))
+            finally:
+                self._threads.discard(threading.current_thread())
+                self._exiting.append(threading.current_thread())
