@@ -60,7 +60,7 @@ JSON schema (``bench.json``, ``"schema": "khttpd-book/bench/1"``)::
     RUN = {"round": int, "requests": int, "good": int, "bad": int,
            "socket_errors": int, "seconds": float, "requests_per_sec": float,
            "good_per_sec": float, "engine": str, "keep_alive": bool,
-           "stopped_by_duration": bool, "threads_peak": int}
+           "stopped_by_duration": bool, "interrupted": bool, "threads_peak": int}
 
 Invariants the exercise's grader checks (``exercises/05-benchmark``):
 ``median`` is the median of the runs' ``good_per_sec``, ``ratio`` is
@@ -448,6 +448,128 @@ def plot(report: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------- checks
+
+LOCAL_SERVERS = tuple(SERVERS)
+_RUN_INTS = ("round", "requests", "good", "bad", "socket_errors")
+
+
+def _close(a: float, b: float, rel: float = 1e-6) -> bool:
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-9)
+
+
+def _num(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _check_run(where: str, run: object, limit: int) -> list[str]:
+    """Problems of one RUN record: types, counts that add up, a rate that matches its counts."""
+    if not isinstance(run, dict):
+        return [f"{where}: not an object"]
+    missing = [k for k in (*_RUN_INTS, "seconds", "good_per_sec") if k not in run]
+    if missing:
+        return [f"{where}: missing {missing}"]
+    if not all(isinstance(run[k], int) and run[k] >= 0 for k in _RUN_INTS):
+        return [f"{where}: {', '.join(_RUN_INTS)} must be integers >= 0"]
+    if not (_num(run["seconds"]) and run["seconds"] > 0 and _num(run["good_per_sec"])):
+        return [f"{where}: seconds must be > 0 and good_per_sec a number"]
+    problems = []
+    good, bad, err, total = run["good"], run["bad"], run["socket_errors"], run["requests"]
+    if not good + bad <= total <= good + bad + err:
+        problems.append(f"{where}: counts do not add up: good {good} + bad {bad} "
+                        f"(+ socket errors {err}) vs requests {total}")
+    if limit and total > limit:
+        problems.append(f"{where}: {total} requests, more than the load's {limit}")
+    if not _close(run["good_per_sec"], good / run["seconds"]):
+        problems.append(f"{where}: good_per_sec {run['good_per_sec']} != good / seconds "
+                        f"{good / run['seconds']:.3f}")
+    return problems
+
+
+def _check_server(name: str, entry: object, rounds: int, limit: int) -> list[str]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("runs"), list):
+        return [f"servers.{name}: no runs list"]
+    runs = entry["runs"]
+    problems = []
+    if len(runs) != rounds:
+        problems.append(f"servers.{name}: {len(runs)} runs, the report has {rounds} rounds")
+    for i, run in enumerate(runs):
+        problems += _check_run(f"servers.{name}.runs[{i}]", run, limit)
+    if problems or not runs:
+        return problems or [f"servers.{name}: no runs"]
+    median = statistics.median(r["good_per_sec"] for r in runs)
+    if not _num(entry.get("median")) or not _close(entry["median"], median):
+        problems.append(f"servers.{name}.median {entry.get('median')} is not the median of "
+                        f"its runs ({median:.3f})")
+    if entry.get("kind", "python") == "python":
+        for key in ("threads_peak", "rss_peak_kib"):
+            if not isinstance(entry.get(key), int) or entry[key] < 1:
+                problems.append(f"servers.{name}.{key} must be a positive integer")
+    return problems
+
+
+def check_report(report: object, required: tuple[str, ...] = LOCAL_SERVERS,
+                 min_rounds: int = 1) -> list[str]:
+    """Every inconsistency in a bench report (empty list = consistent); never raises.
+
+    It checks structure and internal consistency only, never absolute speed:
+    the servers asked for are present, each run's counts add up and its rate
+    matches its counts, each median is the median of its runs, each ratio is
+    its median over the baseline's, and the round order alternates servers.
+    The exercise grader and the tests use it on reports a student may have
+    edited by hand.
+    """
+    if not isinstance(report, dict):
+        return ["the report is not a JSON object"]
+    problems = []
+    if report.get("schema") != SCHEMA:
+        problems.append(f"schema is {report.get('schema')!r}, expected {SCHEMA!r}")
+    load, servers = report.get("load"), report.get("servers")
+    if not isinstance(load, dict) or not isinstance(servers, dict):
+        return problems + ["'load' and 'servers' must be objects"]
+    rounds, limit = load.get("rounds"), load.get("requests")
+    if not isinstance(rounds, int) or not isinstance(limit, int) or rounds < min_rounds:
+        return problems + [f"load.rounds must be an integer >= {min_rounds} and "
+                           "load.requests an integer"]
+    order = report.get("order")
+    if not isinstance(order, list):
+        return problems + ["'order' must be a list of rounds"]
+    measured = len(order)
+    if report.get("complete", True) and measured != rounds:
+        problems.append(f"{measured} rounds in 'order', load.rounds says {rounds}")
+    problems += [f"server {n!r} is missing" for n in required if n not in servers]
+    local = sorted(n for n, e in servers.items()
+                   if isinstance(e, dict) and e.get("kind", "python") == "python")
+    for i, names in enumerate(order):
+        if not isinstance(names, list) or sorted(names) != local:
+            problems.append(f"order[{i}] is not one run of each local server")
+    for name, entry in servers.items():
+        expected = measured if name in local else len((entry or {}).get("runs") or [])
+        problems += _check_server(name, entry, expected, limit)
+    if problems:
+        return problems
+    return _check_ratios(report)
+
+
+def _check_ratios(report: dict) -> list[str]:
+    baseline = report.get("baseline")
+    servers = report["servers"]
+    if baseline not in servers:
+        return [f"baseline {baseline!r} is not among the servers"]
+    base = servers[baseline]["median"]
+    problems = []
+    for name, entry in servers.items():
+        want = entry["median"] / base if base else None
+        got = entry.get("ratio")
+        if want is None:
+            if got is not None:
+                problems.append(f"servers.{name}.ratio should be null (baseline median is 0)")
+        elif not _num(got) or not _close(got, want):
+            problems.append(f"servers.{name}.ratio {got} != median / baseline median "
+                            f"({want:.6f})")
+    return problems
 
 
 # --------------------------------------------------------------------------- API

@@ -89,6 +89,7 @@ class Result:
     engine: str = "python"
     keep_alive: bool = False
     stopped_by_duration: bool = False
+    interrupted: bool = False
 
     @property
     def good_per_sec(self) -> float:
@@ -270,6 +271,7 @@ class _Worker:
         self.good = self.bad = self.errors = 0
         self.last_done = time.monotonic()
         self.stopped_by_duration = False
+        self.interrupted = False
         self.stop = False
 
     # -- accounting
@@ -395,14 +397,15 @@ class _Worker:
                 for fd, events in self.ep.poll(timeout):
                     self._on_event(fd, events)
         except KeyboardInterrupt:
-            pass  # Ctrl-C: report what completed, like the C tool
+            self.interrupted = True  # Ctrl-C: report what completed, like the C tool
         finally:
             for conn in list(self.conns.values()):
                 self._close(conn)
             self.ep.close()
 
-    def counts(self) -> tuple[int, int, int, float, bool]:
-        return self.good, self.bad, self.errors, self.last_done, self.stopped_by_duration
+    def counts(self) -> tuple[int, int, int, float, bool, bool]:
+        return (self.good, self.bad, self.errors, self.last_done, self.stopped_by_duration,
+                self.interrupted or self.stop)
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -444,7 +447,7 @@ def _run_python(target: Target, requests: int, concurrency: int, threads: int,
     seconds = max(end - start, 1e-6)
     total = good + bad + errors
     return Result(total, good, bad, errors, seconds, total / seconds, "python", keep_alive,
-                  timed_out)
+                  timed_out, any(o[5] for o in outcomes))
 
 
 def _run_processes(target, budgets, concurrency, duration, keep_alive, debug):
@@ -518,7 +521,7 @@ def _run_c(tool: Path, url: str, requests: int, concurrency: int, threads: int,
     cmd = [str(tool), "-n", str(requests), "-c", str(concurrency), "-t", str(threads)]
     cmd += (["-k"] if keep_alive else []) + extra + [url]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    timed_out = False
+    timed_out = interrupted = False
     try:
         out, err = proc.communicate(timeout=duration or None)
     except subprocess.TimeoutExpired:
@@ -529,6 +532,13 @@ def _run_c(tool: Path, url: str, requests: int, concurrency: int, threads: int,
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
+    except KeyboardInterrupt:
+        interrupted = True  # the tool got the same SIGINT and prints its block
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise KeyboardInterrupt from None
     except BaseException:
         proc.kill()
         proc.wait()
@@ -539,6 +549,7 @@ def _run_c(tool: Path, url: str, requests: int, concurrency: int, threads: int,
         raise RuntimeError(f"{tool} failed (exit {proc.returncode}): {err.strip()}") from exc
     result.keep_alive = keep_alive
     result.stopped_by_duration = timed_out
+    result.interrupted = interrupted
     return result
 
 
@@ -563,12 +574,23 @@ def run_htstress(url: str = "http://127.0.0.1:8081/", requests: int = 10000,
                  concurrency: int = 100, threads: int = 1, duration: float = 30.0,
                  keep_alive: bool = False, engine: str = "auto", host_header: str | None = None,
                  unix_path: str = "", family: int = socket.AF_UNSPEC,
-                 debug: bool = False) -> Result:
+                 debug: bool = False, partial_on_interrupt: bool = False) -> Result:
     """Run one htstress load and return its :class:`Result` (for notebooks and bench).
 
     ``concurrency`` is per thread (``-c``); the load keeps ``concurrency *
     threads`` connections open.  ``duration`` bounds the run in seconds.
+    Ctrl-C raises ``KeyboardInterrupt`` once the load is torn down, unless
+    ``partial_on_interrupt`` (the CLI) asks for the counts so far instead.
     """
+    result = _run(url, requests, concurrency, threads, duration, keep_alive, engine,
+                  host_header, unix_path, family, debug)
+    if result.interrupted and not partial_on_interrupt:
+        raise KeyboardInterrupt
+    return result
+
+
+def _run(url, requests, concurrency, threads, duration, keep_alive, engine, host_header,
+         unix_path, family, debug) -> Result:
     if concurrency < 1 or threads < 1 or requests < 0 or duration < 0:
         raise UsageError("need concurrency >= 1, threads >= 1, requests >= 0, duration >= 0")
     target = resolve(url, family, unix_path, host_header)
@@ -647,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:
             print("[Press Ctrl-C to finish]")
         result = run_htstress(args.url, args.requests, args.concurrency, args.threads,
                               args.duration, args.keep_alive, args.engine, args.host_header,
-                              args.unix_path, args.family, args.debug)
+                              args.unix_path, args.family, args.debug,
+                              partial_on_interrupt=True)
     except UsageError as exc:
         print(f"htstress: {exc}\n(try --help)", file=sys.stderr)
         return 2

@@ -1,0 +1,169 @@
+"""bench: a tiny real run's report is complete and consistent; tampering is caught; no orphans.
+
+No assertion here depends on speed: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from khttpd_py import bench
+from khttpd_py.bench import BenchConfig, LoadSpec, check_report
+
+TINY_SERVERS = ("thread", "asyncio")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("bench")
+    cfg = BenchConfig(servers=list(TINY_SERVERS),
+                      load=LoadSpec(requests=150, concurrency=10, engine="python",
+                                    run_seconds=20),
+                      rounds=2, warmup=1, max_seconds=120, out=out, progress=False,
+                      command=["test"])
+    return bench.run_bench(cfg), out
+
+
+def test_tiny_run_writes_json_and_plot(tiny: tuple[dict, Path]) -> None:
+    report, out = tiny
+    assert json.loads((out / "bench.json").read_text()) == report
+    assert (out / "bench.png").stat().st_size > 1000
+
+
+def test_tiny_run_is_consistent(tiny: tuple[dict, Path]) -> None:
+    report, _ = tiny
+    assert check_report(report, required=TINY_SERVERS) == []
+
+
+def test_tiny_run_schema(tiny: tuple[dict, Path]) -> None:
+    report, _ = tiny
+    assert report["schema"] == bench.SCHEMA
+    assert {"cpus", "python", "kernel", "loadavg_before", "loadavg_after"} <= set(
+        report["machine"])
+    assert report["load"]["http"] == "1.0" and report["load"]["engine"] == "python"
+    assert report["baseline"] == "thread" and report["complete"]
+    first, second = report["order"]
+    assert first == second[::-1] and sorted(first) == ["asyncio", "thread"]  # alternating
+    for entry in report["servers"].values():
+        assert len(entry["warmup"]) == 1 and len(entry["runs"]) == 2
+        assert entry["threads_peak"] >= entry["threads_idle"] >= 1
+        assert entry["rss_peak_kib"] > 1000
+        assert all(r["good"] == 150 for r in entry["runs"])
+    assert report["servers"]["thread"]["ratio"] == pytest.approx(1.0)
+
+
+def test_table_names_every_server(tiny: tuple[dict, Path]) -> None:
+    table = bench.format_table(tiny[0])
+    for entry in tiny[0]["servers"].values():
+        assert entry["label"] in table
+
+
+def _tamper(report: dict, edit) -> list[str]:
+    bad = copy.deepcopy(report)
+    edit(bad)
+    return check_report(bad, required=TINY_SERVERS)
+
+
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        (lambda r: r["servers"]["asyncio"].update(median=r["servers"]["asyncio"]["median"] * 2),
+         "median"),
+        (lambda r: r["servers"]["asyncio"].update(ratio=9.0), "ratio"),
+        (lambda r: r["servers"]["thread"]["runs"][0].update(good_per_sec=1e6), "good / seconds"),
+        (lambda r: r["servers"]["thread"]["runs"][0].update(good=10**6), "add up"),
+        (lambda r: r["servers"].pop("asyncio"), "missing"),
+        (lambda r: r["servers"]["thread"]["runs"].pop(), "rounds"),
+        (lambda r: r["order"].append(["thread", "thread"]), "rounds"),
+        (lambda r: r.update(schema="v0"), "schema"),
+    ],
+)
+def test_tampered_reports_are_caught(tiny: tuple[dict, Path], edit, complaint: str) -> None:
+    problems = _tamper(tiny[0], edit)
+    assert problems and any(complaint in p for p in problems), problems
+
+
+@pytest.mark.parametrize("junk", [None, [], "text", {"schema": bench.SCHEMA},
+                                  {"schema": bench.SCHEMA, "load": {}, "servers": {}}])
+def test_junk_never_raises(junk: object) -> None:
+    assert check_report(junk)
+
+
+def test_rotation_puts_each_server_in_each_position() -> None:
+    names = ["a", "b", "c"]
+    firsts = {bench.rotation(names, r)[0] for r in range(3)}
+    assert firsts == set(names)
+
+
+def test_parse_kernel_output() -> None:
+    block = ("KB: cmwq 0\n\nrequests:      2000\ngood requests: 2000 [100%]\n"
+             "bad requests:  0 [0%]\nsocket errors: 0 [0%]\nseconds:       4.000\n"
+             "requests/sec:  500.000\n")
+    rows = bench.parse_kernel_output("boot noise\n" + block + block.replace("cmwq", "kthread"))
+    assert set(rows) == {"kernel-cmwq", "kernel-kthread"}
+    run = rows["kernel-cmwq"]["runs"][0]
+    assert run["good_per_sec"] == pytest.approx(500.0) and rows["kernel-cmwq"]["kind"] == \
+        "kernel-tcg"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_servers_are_stopped_on_error() -> None:
+    pids = []
+    with pytest.raises(RuntimeError, match="boom"), bench.running(
+            [bench.SERVERS["asyncio"], bench.SERVERS["threading"]]) as procs:
+        pids = [p.proc.pid for p in procs]
+        assert all(_alive(pid) for pid in pids)
+        raise RuntimeError("boom")
+    assert pids and not any(_alive(pid) for pid in pids)
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def test_ctrl_c_leaves_no_server_behind(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "khttpd_py", "bench", "--servers", "asyncio,thread",
+           "-n", "1000000", "-c", "10", "--engine", "python", "--run-seconds", "30",
+           "--no-progress", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.monotonic() + 30
+        kids: list[int] = []
+        while len(kids) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            kids = _children(proc.pid)
+        assert len(kids) >= 2, "the bench did not start its servers"
+        time.sleep(1.0)  # servers up, load running
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert not any(_alive(pid) for pid in kids)
