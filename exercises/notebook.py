@@ -20,6 +20,7 @@ SOLUTION_TAG = "solution"
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 NOTEBOOK_NAME = "exercise.ipynb"
+CELL_HEADER = "# --- cell "
 
 Notebook = dict[str, Any]
 
@@ -78,7 +79,7 @@ def solution_code(nb: Notebook) -> str:
             (re.match(r"^\s*", line).group(0) + "pass" if _MAGIC.match(line) else line)  # type: ignore[union-attr]
             for line in cell_source(cell).splitlines()
         ]
-        parts.append(f"# --- cell {index} ---\n" + "\n".join(lines) + "\n")
+        parts.append(f"{CELL_HEADER}{index} ---\n" + "\n".join(lines) + "\n")
     return "\n".join(parts)
 
 

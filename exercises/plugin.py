@@ -13,6 +13,7 @@ the report: feedback must never quote their code.
 from __future__ import annotations
 
 import json
+import linecache
 import re
 import traceback
 from pathlib import Path
@@ -116,9 +117,19 @@ def _message(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         # Show where in the student's code the exception came from.
         frames = traceback.extract_tb(excinfo.tb)
         own = [f for f in frames if f.filename.startswith("<") and "solution cells" in f.filename]
-        if own:
-            text += f"\n  (raised at line {own[-1].lineno} of your solution cells)"
+        if own and own[-1].lineno:
+            text += "\n  (" + _where(own[-1].filename, own[-1].lineno) + ")"
     return text[:MAX_MESSAGE]
+
+
+def _where(filename: str, lineno: int) -> str:
+    """Turn a line of the extracted module into "line N of the cell starting ..."."""
+    lines = linecache.getlines(filename)
+    for start in range(min(lineno, len(lines)) - 1, -1, -1):
+        if lines[start].startswith(notebook.CELL_HEADER):
+            first = next((s.strip() for s in lines[start + 1 :] if s.strip()), "")
+            return f"raised at line {lineno - start - 1} of the solution cell that begins {first!r}"
+    return f"raised at line {lineno} of your solution cells"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,0 +1,183 @@
+"""Write the student version of the project: ``python -m exercises.release OUT``.
+
+The student copy is the project (reference code, book, kernel module) with the
+exercises turned into assignments: every ``### BEGIN SOLUTION`` region becomes
+``raise NotImplementedError``, solution cells lose their outputs, hidden tests
+are left out (their points are recorded in ``points.toml`` as
+``hidden_points`` so the local grader can say how much it cannot see), and a
+README tells students how to work and how they are graded.  The project's own
+tests and CI are not shipped: they grade the instructor's solutions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from exercises import notebook
+from exercises.catalog import PACKAGE_DIR, ConfigError, check_points, collect_points, discover
+
+ROOT = PACKAGE_DIR.parent
+SHIPPED = [
+    "khttpd_py", "kmod", "book", "Makefile", "pyproject.toml", "_config.yml", "_toc.yml",
+    ".gitignore", "LICENSE", ".github/workflows/classroom.yml",
+]
+"""Top-level paths copied into a release (missing ones are skipped)."""
+IGNORE = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", "_build",
+    "*.egg-info", "*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",
+)
+
+STUDENT_README = """\
+# khttpd-book — exercises
+
+This repository is your copy of the khttpd-book exercises.  The book explains
+how Linux's Concurrency Managed Workqueue (CMWQ) replaced one kernel thread
+per connection in khttpd; each chapter ends with exercises in `exercises/`.
+
+## Set up and work
+
+```
+make venv          # once: a virtual environment with everything the exercises use
+make lab           # JupyterLab; open exercises/NN-name/exercise.ipynb
+```
+
+In each notebook, the code cells tagged **solution** are yours: replace every
+`raise NotImplementedError(...)` with your code and keep the function names
+and signatures.  Then restart the kernel and run the whole notebook.
+
+## Check your score
+
+```
+make grade                                        # all exercises
+.venv/bin/python -m exercises.grade --only 03     # one chapter's exercises
+.venv/bin/pytest exercises/01-response-bytes      # the public tests, as plain pytest
+```
+
+`make grade` prints one line per exercise and a total, and lists each failing
+test with its message.  It runs the **public tests** shipped here; your
+instructor also runs hidden tests, worth the points the report marks as
+hidden.  Points per exercise:
+
+{table}
+
+An exercise's points come from its tests, plus a few points for the notebook
+running top to bottom with the expected outputs, counted once every public
+test of that exercise passes.  A notebook that hangs or crashes scores 0 for
+that exercise, so restart and run all before you submit.  The grader takes
+only your `exercise.ipynb` files: editing the test files changes nothing.
+
+Some exercises give each student a different problem.  Your id is the name of
+this repository's directory (GitHub Classroom names it
+`<assignment>-<your login>`), or `$KHTTPD_STUDENT_ID` if set; keep the
+directory name your repository was cloned under.
+
+## Submit
+
+Commit and push your notebooks.  The GitHub Classroom workflow
+(`.github/workflows/classroom.yml`) runs the public tests on every push and
+reports the score.
+"""
+
+
+class ReleaseError(Exception):
+    """Printed as one line; exit status 2."""
+
+
+def release(out: Path, force: bool = False) -> list[str]:
+    """Write the student version into ``out``; returns the exercise names released."""
+    if out.resolve() == ROOT.resolve() or ROOT.resolve() in out.resolve().parents and (
+        out.resolve().parts[len(ROOT.resolve().parts)] in ("exercises", "khttpd_py", "book")
+    ):
+        raise ReleaseError(f"{out}: refusing to write a release inside the source tree")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ReleaseError(f"{out} exists and is not empty (use --force to replace it)")
+        shutil.rmtree(out)
+    exercises = discover(PACKAGE_DIR)
+    if not exercises:
+        raise ReleaseError(f"no exercises in {PACKAGE_DIR}")
+    problems = check_points(exercises)
+    if problems:
+        raise ReleaseError("points tables are inconsistent:\n  " + "\n  ".join(problems))
+    collected = collect_points(exercises)
+    out.mkdir(parents=True, exist_ok=True)
+
+    for rel in SHIPPED:
+        src = ROOT / rel
+        dst = out / rel
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=IGNORE)
+        elif src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+    ex_out = out / "exercises"
+    ex_out.mkdir()
+    for item in PACKAGE_DIR.iterdir():
+        if item.is_file() and item.suffix in (".py", ".md"):
+            shutil.copy2(item, ex_out / item.name)
+    for ex in exercises:
+        dst = ex_out / ex.name
+        shutil.copytree(
+            ex.path, dst, ignore=shutil.ignore_patterns(
+                "test_hidden.py", notebook.NOTEBOOK_NAME, "__pycache__", ".ipynb_checkpoints",
+                ".pytest_cache",
+            ),
+        )
+        try:
+            nb = notebook.student_version(notebook.read(ex.path / notebook.NOTEBOOK_NAME),
+                                          f"{ex.name}/{notebook.NOTEBOOK_NAME}")
+        except notebook.NotebookError as exc:
+            raise ReleaseError(str(exc)) from None
+        notebook.write(nb, dst / notebook.NOTEBOOK_NAME)
+        hidden = sum(int(i["points"]) for i in collected[ex.name] if i["kind"] == "hidden")  # type: ignore[call-overload]
+        toml = (ex.path / "points.toml").read_text(encoding="utf-8").rstrip("\n")
+        if hidden:
+            toml += (
+                "\n# Written by exercises.release: points of the instructor's hidden tests,\n"
+                f"# which this copy does not contain.\nhidden_points = {hidden}\n"
+            )
+        (dst / "points.toml").write_text(toml.rstrip("\n") + "\n", encoding="utf-8")
+
+    table = "\n".join(
+        ["| exercise | what | points |", "|---|---|---|"]
+        + [f"| `{ex.name}` | {ex.title} | {ex.total} |" for ex in exercises]
+        + [f"| | **total** | **{sum(ex.total for ex in exercises)}** |"]
+    )
+    (out / "README.md").write_text(STUDENT_README.format(table=table), encoding="utf-8")
+    _verify(out)
+    return [ex.name for ex in exercises]
+
+
+def _verify(out: Path) -> None:
+    """Belt and braces: no solution marker and no hidden test may reach students."""
+    leaks = [p for p in (out / "exercises").rglob("test_hidden*.py")]
+    for path in (out / "exercises").rglob("*.ipynb"):
+        if notebook.BEGIN in path.read_text(encoding="utf-8"):
+            leaks.append(path)
+    if leaks:
+        raise ReleaseError("release would leak solutions: " + ", ".join(map(str, leaks)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m exercises.release",
+        description="Write the student version: solutions stripped, hidden tests removed.",
+    )
+    parser.add_argument("out", type=Path, help="directory to write (must be empty or absent)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    args = parser.parse_args(argv)
+    try:
+        names = release(args.out, force=args.force)
+    except (ReleaseError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"released {len(names)} exercises to {args.out}: {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
