@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from khttpd_py.sim.result import Event, Segment, SimResult
-from khttpd_py.sim.spec import BURN, US_PER_MS, Scenario, WorkSpec, WqSpec, ms_value
+from khttpd_py.sim.spec import BURN, US_PER_MS, Scenario, SpecError, WorkSpec, WqSpec, ms_value
 from khttpd_py.workqueue import policy
 
 # Event classes, in the order simultaneous events are handled.
@@ -171,6 +171,11 @@ class Simulator:
         self.works = [SimWork(spec) for spec in scenario.works]
         self.wqs: dict[str, SimWq] = {}
         self._boot()
+        if max_threads is not None and self.threads_at_boot > max_threads:
+            raise SpecError(
+                f"{self.model} needs {self.threads_at_boot} worker threads at boot, "
+                f"more than --max-threads {max_threads}"
+            )
 
     # --- policy.PoolDriver ----------------------------------------------------------------
     def now(self) -> float:
