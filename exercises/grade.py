@@ -311,14 +311,15 @@ def _load_exercises(only: list[str]) -> list[Exercise]:
     exercises = discover(PACKAGE_DIR)
     if not exercises:
         raise ConfigError(f"no exercises found in {PACKAGE_DIR}")
-    problems = check_points(exercises)
-    if problems:
-        raise ConfigError("the points tables are inconsistent:\n  " + "\n  ".join(problems))
     total = sum(ex.total for ex in exercises)
     if total != COURSE_TOTAL:
         print(f"warning: the exercises' totals add up to {total}, not {COURSE_TOTAL}",
               file=sys.stderr)
-    return _select(exercises, only)
+    chosen = _select(exercises, only)
+    problems = check_points(chosen)
+    if problems:
+        raise ConfigError("the points tables are inconsistent:\n  " + "\n  ".join(problems))
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
