@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * khttpd's server side: the accept loop (the "khttpd" daemon kthread) and
+ * the per-connection worker, run either by a kthread of its own or as a
+ * work item on a concurrency-managed workqueue.
+ *
+ * Lifetime of a connection (struct http_conn):
+ *   daemon: kernel_accept -> kzalloc -> add to the live list -> start worker
+ *   worker: recv/parse/respond until close -> remove from the live list ->
+ *           sock_release -> kfree            (each step exactly once)
+ *   module exit: stop the daemon, shut down every socket still on the live
+ *           list (wakes blocked recv), wait for every worker to finish.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/build_bug.h>
+#include <linux/kthread.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/stringify.h>
+#include <net/sock.h>
+
+#include "http_parser.h"
+#include "http_server.h"
+
+#define RECV_BUFFER_SIZE 4096
+#define URL_COPY_SIZE 128	/* the URL is kept (truncated) for the log only */
+
+#define CRLF "\r\n"
+
+#define BODY_200 "Hello World!"
+#define BODY_200_LEN 12
+#define BODY_400 "400 Bad Request"
+#define BODY_400_LEN 15
+#define BODY_501 "501 Not Implemented"
+#define BODY_501_LEN 19
+
+#define RESPONSE(status, conn, body, len)				\
+	"HTTP/1.1 " status CRLF						\
+	"Server: " KBUILD_MODNAME CRLF					\
+	"Content-Type: text/plain" CRLF					\
+	"Content-Length: " __stringify(len) CRLF			\
+	"Connection: " conn CRLF					\
+	CRLF								\
+	body
+
+/* the Content-Length figures above are checked against the bodies */
+static_assert(sizeof(BODY_200) - 1 == BODY_200_LEN);
+static_assert(sizeof(BODY_400) - 1 == BODY_400_LEN);
+static_assert(sizeof(BODY_501) - 1 == BODY_501_LEN);
+
+static const char response_200_close[] =
+	RESPONSE("200 OK", "Close", BODY_200, BODY_200_LEN);
+static const char response_200_keep_alive[] =
+	RESPONSE("200 OK", "Keep-Alive", BODY_200, BODY_200_LEN);
+static const char response_501_close[] =
+	RESPONSE("501 Not Implemented", "Close", BODY_501, BODY_501_LEN);
+static const char response_501_keep_alive[] =
+	RESPONSE("501 Not Implemented", "Keep-Alive", BODY_501, BODY_501_LEN);
+static const char response_400_close[] =
+	RESPONSE("400 Bad Request", "Close", BODY_400, BODY_400_LEN);
+
+struct http_conn {
+	struct socket *sock;
+	struct http_server_param *srv;
+	struct list_head node;		/* on srv->conns while live */
+	struct work_struct work;	/* HTTP_MODE_CMWQ */
+};
+
+struct http_request {
+	struct http_conn *conn;
+	char url[URL_COPY_SIZE];
+	size_t url_copied;		/* bytes in url[], at most URL_COPY_SIZE - 1 */
+	size_t url_len;			/* full length of the request-target */
+	bool close;			/* the last response closed the connection */
+};
+
+static int http_recv(struct socket *sock, char *buf, size_t size)
+{
+	struct msghdr msg = { };
+	struct kvec iov = { .iov_base = buf, .iov_len = size };
+
+	return kernel_recvmsg(sock, &msg, &iov, 1, size, 0);
+}
+
+static int http_send(struct socket *sock, const char *buf, size_t size)
+{
+	/* no SIGPIPE for the worker when the peer has gone */
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	size_t done = 0;
+
+	while (done < size) {
+		struct kvec iov = {
+			.iov_base = (void *)(buf + done),
+			.iov_len = size - done,
+		};
+		int n = kernel_sendmsg(sock, &msg, &iov, 1, iov.iov_len);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+static int http_on_message_begin(struct http_parser *parser)
+{
+	struct http_request *req = parser->data;
+
+	req->url[0] = '\0';
+	req->url_copied = 0;
+	req->url_len = 0;
+	return 0;
+}
+
+/* may be called several times per URL: copy what still fits, no more */
+static int http_on_url(struct http_parser *parser, const char *at, size_t len)
+{
+	struct http_request *req = parser->data;
+	size_t room = sizeof(req->url) - 1 - req->url_copied;
+	size_t n = min(len, room);
+
+	memcpy(req->url + req->url_copied, at, n);
+	req->url_copied += n;
+	req->url[req->url_copied] = '\0';
+	req->url_len += len;
+	return 0;
+}
+
+static int http_on_message_complete(struct http_parser *parser)
+{
+	struct http_request *req = parser->data;
+	struct http_conn *conn = req->conn;
+	bool keep_alive = http_should_keep_alive(parser) &&
+			  !READ_ONCE(conn->srv->stopping);
+	bool get = parser->method == HTTP_GET &&
+		   !(parser->flags & HTTP_F_TRANSFER_ENCODING);
+	const char *response;
+	size_t size;
+	int err;
+
+	pr_debug("%s %s%s (%zu bytes)\n", http_method_str(parser->method),
+		 req->url, req->url_len > req->url_copied ? "..." : "",
+		 req->url_len);
+
+	if (get) {
+		response = keep_alive ? response_200_keep_alive :
+					response_200_close;
+		size = keep_alive ? sizeof(response_200_keep_alive) :
+				    sizeof(response_200_close);
+	} else {
+		response = keep_alive ? response_501_keep_alive :
+					response_501_close;
+		size = keep_alive ? sizeof(response_501_keep_alive) :
+				    sizeof(response_501_close);
+	}
+	err = http_send(conn->sock, response, size - 1);
+	if (err || !keep_alive) {
+		req->close = true;
+		return 1;	/* stop parsing: the connection ends here */
+	}
+	return 0;
+}
+
+static const struct http_parser_settings http_settings = {
+	.on_message_begin = http_on_message_begin,
+	.on_url = http_on_url,
+	.on_message_complete = http_on_message_complete,
+};
+
+/* The body of every worker, whatever runs it. */
+static void http_conn_serve(struct http_conn *conn)
+{
+	struct http_request req = { .conn = conn };
+	struct http_parser parser;
+	char *buf;
+
+	buf = kmalloc(RECV_BUFFER_SIZE, GFP_KERNEL);
+	if (!buf)
+		return;
+
+	http_parser_init(&parser);
+	parser.data = &req;
+	while (!READ_ONCE(conn->srv->stopping)) {
+		/* returns -EAGAIN when the receive timeout expires */
+		int ret = http_recv(conn->sock, buf, RECV_BUFFER_SIZE);
+
+		if (ret <= 0)
+			break;
+		http_parser_execute(&parser, &http_settings, buf, ret);
+		if (req.close)
+			break;
+		if (parser.error) {
+			pr_debug("bad request: %s\n",
+				 http_errno_name(parser.error));
+			http_send(conn->sock, response_400_close,
+				  sizeof(response_400_close) - 1);
+			break;
+		}
+	}
+	kfree(buf);
+}
+
+/* The end of every connection: unlink, release and free, once. */
+static void http_conn_close(struct http_conn *conn)
+{
+	struct http_server_param *srv = conn->srv;
+
+	mutex_lock(&srv->lock);
+	list_del(&conn->node);
+	srv->nr_conns--;
+	mutex_unlock(&srv->lock);
+
+	sock_release(conn->sock);
+	kfree(conn);
+}
+
+static int http_conn_kthread(void *arg)
+{
+	struct http_conn *conn = arg;
+	struct http_server_param *srv = conn->srv;
+
+	http_conn_serve(conn);
+	http_conn_close(conn);
+	/*
+	 * Signal the exit from core kernel code: after complete() this thread
+	 * runs no instruction of the module, so unloading cannot race it.
+	 */
+	kthread_complete_and_exit(&srv->worker_exited, 0);
+}
+
+static void http_conn_work(struct work_struct *work)
+{
+	struct http_conn *conn = container_of(work, struct http_conn, work);
+
+	http_conn_serve(conn);
+	http_conn_close(conn);	/* freeing the running work item is allowed */
+}
+
+static void http_conn_set_timeouts(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+
+	lock_sock(sk);
+	sk->sk_rcvtimeo = HTTP_CONN_TIMEOUT_SEC * HZ;
+	sk->sk_sndtimeo = HTTP_CONN_TIMEOUT_SEC * HZ;
+	release_sock(sk);
+}
+
+/* Collect the exits of finished worker threads (daemon only). */
+static void http_server_reap_workers(struct http_server_param *srv)
+{
+	while (srv->nr_workers && try_wait_for_completion(&srv->worker_exited))
+		srv->nr_workers--;
+}
+
+/* Hand an accepted socket to a worker; on failure close it. */
+static void http_server_dispatch(struct http_server_param *srv,
+				 struct socket *sock)
+{
+	struct http_conn *conn;
+	struct task_struct *worker;
+
+	conn = kzalloc(sizeof(*conn), GFP_KERNEL);
+	if (!conn) {
+		pr_err_ratelimited("out of memory, connection closed\n");
+		goto err_release;
+	}
+	conn->sock = sock;
+	conn->srv = srv;
+	http_conn_set_timeouts(sock);
+
+	mutex_lock(&srv->lock);
+	list_add_tail(&conn->node, &srv->conns);
+	srv->nr_conns++;
+	mutex_unlock(&srv->lock);
+	atomic64_inc(&srv->served);
+
+	if (srv->mode == HTTP_MODE_CMWQ) {
+		INIT_WORK(&conn->work, http_conn_work);
+		queue_work(srv->wq, &conn->work);
+		return;
+	}
+
+	worker = kthread_run(http_conn_kthread, conn, KBUILD_MODNAME "-conn");
+	if (IS_ERR(worker)) {
+		pr_err_ratelimited("can't create a worker thread: %ld\n",
+				   PTR_ERR(worker));
+		goto err_unlink;
+	}
+	srv->nr_workers++;
+	return;
+
+err_unlink:
+	mutex_lock(&srv->lock);
+	list_del(&conn->node);
+	srv->nr_conns--;
+	mutex_unlock(&srv->lock);
+	kfree(conn);
+err_release:
+	sock_release(sock);
+}
+
+int http_server_daemon(void *arg)
+{
+	struct http_server_param *srv = arg;
+
+	while (!kthread_should_stop()) {
+		struct socket *sock;
+		int err;
+
+		err = kernel_accept(srv->listen_socket, &sock, 0);
+		if (err < 0) {
+			/* module exit shut the listen socket down */
+			if (READ_ONCE(srv->stopping))
+				break;
+			pr_err_ratelimited("kernel_accept() error: %d\n", err);
+			schedule_timeout_interruptible(HZ / 100);
+			continue;
+		}
+		if (srv->mode == HTTP_MODE_KTHREAD)
+			http_server_reap_workers(srv);
+		http_server_dispatch(srv, sock);
+	}
+	return 0;
+}
+
+void http_server_init_param(struct http_server_param *param,
+			    struct socket *listen_socket,
+			    enum http_server_mode mode,
+			    struct workqueue_struct *wq)
+{
+	param->listen_socket = listen_socket;
+	param->mode = mode;
+	param->wq = wq;
+	param->stopping = false;
+	mutex_init(&param->lock);
+	INIT_LIST_HEAD(&param->conns);
+	param->nr_conns = 0;
+	init_completion(&param->worker_exited);
+	param->nr_workers = 0;
+	atomic64_set(&param->served, 0);
+}
+
+void http_server_drain(struct http_server_param *param)
+{
+	struct http_conn *conn;
+	unsigned int live = 0;
+
+	/*
+	 * A worker unlinks its connection under the lock before releasing
+	 * the socket, so every socket seen here is still valid.  Shutting it
+	 * down ends a blocked recv() with 0 and makes further sends fail.
+	 */
+	mutex_lock(&param->lock);
+	list_for_each_entry(conn, &param->conns, node) {
+		kernel_sock_shutdown(conn->sock, SHUT_RDWR);
+		live++;
+	}
+	mutex_unlock(&param->lock);
+	if (live)
+		pr_info("shutting down %u live connection(s)\n", live);
+
+	if (param->mode == HTTP_MODE_KTHREAD) {
+		while (param->nr_workers) {
+			wait_for_completion(&param->worker_exited);
+			param->nr_workers--;
+		}
+	} else {
+		flush_workqueue(param->wq);
+	}
+
+	mutex_lock(&param->lock);
+	if (!list_empty(&param->conns))
+		pr_err("%u connection(s) left after drain\n", param->nr_conns);
+	mutex_unlock(&param->lock);
+}

@@ -1,0 +1,413 @@
+#!/bin/busybox sh
+# /init of the khttpd VM test guest (busybox ash).
+#
+# Results go to the second serial port (/dev/ttyS1) as KTAP; the kernel
+# console stays on ttyS0.  The host reads both from files, because QEMU
+# exits 0 on any power-off.  Settings come from the kernel command line
+# (unknown name=value words become environment variables of init):
+#   vt_rounds vt_requests vt_conc vt_threads
+# shellcheck shell=dash
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+ip link set lo up
+
+exec >/dev/ttyS1 2>&1
+
+ROUNDS=${vt_rounds:-5}
+REQUESTS=${vt_requests:-2000}
+CONC=${vt_conc:-10}
+THREADS=${vt_threads:-2}
+URL=http://127.0.0.1:8081/
+MODULE=/khttpd.ko
+
+# ---------------------------------------------------------------- helpers
+
+T=0
+FAILED=0
+BAIL=
+
+resp() {	# status body content-length connection
+	printf '%s' "HTTP/1.1 $1\\r\\nServer: khttpd\\r\\nContent-Type: text/plain\\r\\nContent-Length: $3\\r\\nConnection: $4\\r\\n\\r\\n$2"
+}
+R200C=$(resp "200 OK" "Hello World!" 12 Close)
+R200K=$(resp "200 OK" "Hello World!" 12 Keep-Alive)
+R501C=$(resp "501 Not Implemented" "501 Not Implemented" 19 Close)
+R501K=$(resp "501 Not Implemented" "501 Not Implemented" 19 Keep-Alive)
+R400C=$(resp "400 Bad Request" "400 Bad Request" 15 Close)
+
+C() {
+	khttpc -T 10 "$@"
+}
+
+uptime_s() {
+	cut -d' ' -f1 /proc/uptime
+}
+
+loaded() {
+	grep -q '^khttpd ' /proc/modules
+}
+
+# wait_pid PID SECONDS: wait for a background job, bounded
+wait_pid() {
+	_i=0
+	while kill -0 "$1" 2>/dev/null; do
+		if [ "$_i" -ge $(($2 * 10)) ]; then
+			return 124
+		fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	wait "$1"
+}
+
+# established N: wait (<= 10 s) until N server-side connections on :8081
+established() {
+	_i=0
+	while [ "$_i" -lt 100 ]; do
+		_n=$(awk '$2 ~ /:1F91$/ && $4 == "01"' /proc/net/tcp | wc -l)
+		[ "$_n" -ge "$1" ] && return 0
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	echo "only $_n of $1 connections established"
+	return 1
+}
+
+# rmmod_bounded SECONDS: 0 removed, 1 refused, 2 hung (bails out)
+rmmod_bounded() {
+	_t0=$(uptime_s)
+	rmmod khttpd &
+	_p=$!
+	wait_pid "$_p" "$1"
+	_rc=$?
+	if [ "$_rc" -eq 124 ]; then
+		echo "rmmod still running after $1 s; blocked tasks:"
+		echo w >/proc/sysrq-trigger
+		dmesg | tail -40
+		BAIL="rmmod hung"
+		return 2
+	fi
+	RMMOD_SECS=$(awk -v a="$_t0" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }')
+	if [ "$_rc" -ne 0 ]; then
+		echo "rmmod failed with $_rc"
+		return 1
+	fi
+	if loaded; then
+		echo "khttpd still in /proc/modules after rmmod"
+		return 1
+	fi
+	return 0
+}
+
+ensure_unloaded() {
+	if loaded; then
+		rmmod_bounded 30 >/dev/null
+	fi
+}
+
+# field NAME FILE: a figure from htstress's result block
+field() {
+	awk -v k="$1" 'index($0, k) == 1 { sub(/^[^:]*:[ ]*/, ""); print $1; exit }' "$2"
+}
+
+# run DESCRIPTION COMMAND...: one KTAP test line
+run() {
+	_desc=$1
+	shift
+	T=$((T + 1))
+	if [ -n "$BAIL" ]; then
+		echo "not ok $T - $_desc # not run: $BAIL"
+		FAILED=$((FAILED + 1))
+		return
+	fi
+	"$@" >/tmp/test.out 2>&1
+	_rc=$?
+	if [ "$_rc" -eq 0 ]; then
+		echo "ok $T - $_desc"
+		grep '^# ' /tmp/test.out
+	elif [ "$_rc" -eq 77 ]; then
+		echo "ok $T - $_desc # SKIP $(tail -n 1 /tmp/test.out)"
+	else
+		echo "not ok $T - $_desc"
+		FAILED=$((FAILED + 1))
+		sed -e '/^# /!s/^/# /' /tmp/test.out
+		echo "# --- dmesg tail ---"
+		dmesg | tail -n 25 | sed -e 's/^/# /'
+	fi
+}
+
+# ---------------------------------------------------------- per-mode tests
+
+t_insmod() {
+	insmod "$MODULE" mode="$1" || return 1
+	loaded || { echo "not in /proc/modules"; return 1; }
+	_m=$(cat /sys/module/khttpd/parameters/mode)
+	[ "$_m" = "$1" ] || { echo "mode parameter reads '$_m'"; return 1; }
+	echo "# $(dmesg | grep 'khttpd: listening' | tail -n 1 | sed -e 's/^\[[^]]*\] //')"
+}
+
+t_get() {
+	C 'send:GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "expect:$R200C" eof
+}
+
+t_post() {
+	C 'send:POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1' \
+		"expect:$R501C" eof
+}
+
+t_keepalive() {
+	C 'send:GET / HTTP/1.1\r\nHost: x\r\n\r\n' "expect:$R200K" open \
+		'send:GET /second HTTP/1.1\r\nHost: x\r\n\r\n' "expect:$R200K" open \
+		'send:GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+		"expect:$R200C" eof
+}
+
+t_keepalive10() {
+	C 'send:GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n' "expect:$R200K" open \
+		'send:DELETE /x HTTP/1.1\r\nHost: x\r\n\r\n' "expect:$R501K" open \
+		shut eof
+}
+
+t_pipeline() {
+	C 'send:GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+		"expect:$R200K$R200C" eof
+}
+
+t_longurl() {
+	C -L 4096 'send:GET @L@ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' \
+		"expect:$R200C" eof
+}
+
+t_garbage() {
+	C 'send:\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n' "expect:$R400C" eof &&
+	C 'send:GET / HTTP/2.0\r\n\r\n' "expect:$R400C" eof &&
+	C 'send:GET /\r\n\r\n' "expect:$R400C" eof &&
+	C 'send:GET / HTTP/1.1\r\nBad Header: x\r\n\r\n' "expect:$R400C" eof &&
+	C 'send:POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n' "expect:$R400C" eof &&
+	C 'send:GET / HTTP/1.1\r\n\r\n\x00\x01\x02' "expect:$R200K$R400C" eof
+}
+
+t_truncated() {
+	C 'send:GET / HTTP/1.1\r\nHost: x' shut eof &&
+	C 'send:POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nshort' shut eof &&
+	C shut eof
+}
+
+t_htstress() {
+	timeout 150 htstress "$@" -n "$REQUESTS" -c "$CONC" -t "$THREADS" "$URL" \
+		>/tmp/ht.out 2>&1
+	_rc=$?
+	_good=$(field "good requests:" /tmp/ht.out)
+	echo "# htstress $* -n $REQUESTS -c $CONC -t $THREADS: $(field 'requests/sec:' /tmp/ht.out) requests/sec, good $_good/$REQUESTS, $(field 'seconds:' /tmp/ht.out) s"
+	if [ "$_rc" -ne 0 ] || [ "$_good" != "$REQUESTS" ]; then
+		echo "htstress exit $_rc"
+		cat /tmp/ht.out
+		return 1
+	fi
+}
+
+t_rmmod_idle() {
+	_pids=
+	for _i in 1 2 3; do
+		khttpc -T 60 idle:40 >/tmp/idle$_i.out 2>&1 &
+		_pids="$_pids $!"
+	done
+	khttpc -T 60 'send:GET / HTTP/1.1\r\nHost: x' idle:40 >/tmp/idle4.out 2>&1 &
+	_pids="$_pids $!"
+	khttpc -T 60 'send:GET / HTTP/1.1\r\n\r\n' "expect:$R200K" idle:40 \
+		>/tmp/idle5.out 2>&1 &
+	_pids="$_pids $!"
+	established 5 || return 1
+	sleep 1
+	rmmod_bounded 30 || return 1
+	echo "# rmmod with 5 idle clients took $RMMOD_SECS s"
+	echo "# $(dmesg | grep 'live connection' | tail -n 1 | sed -e 's/^\[[^]]*\] //')"
+	_rc=0
+	for _p in $_pids; do
+		if ! wait_pid "$_p" 15; then
+			echo "an idle client did not see its connection closed"
+			_rc=1
+		fi
+	done
+	[ "$_rc" -eq 0 ] || cat /tmp/idle*.out
+	# the receive timeout would close them after 10 s; rmmod must not wait
+	if awk -v s="$RMMOD_SECS" 'BEGIN { exit !(s > 8) }'; then
+		echo "rmmod waited for the idle clients ($RMMOD_SECS s)"
+		_rc=1
+	fi
+	return $_rc
+}
+
+t_rmmod_load() {
+	insmod "$MODULE" mode="$1" || return 1
+	timeout 150 htstress -n 100000000 -c "$CONC" -t "$THREADS" "$URL" \
+		>/tmp/load.out 2>&1 &
+	_hp=$!
+	sleep 3
+	rmmod_bounded 30
+	_rc=$?
+	[ "$_rc" -eq 0 ] && echo "# rmmod under htstress load took $RMMOD_SECS s"
+	kill -INT "$_hp" 2>/dev/null
+	if ! wait_pid "$_hp" 20; then
+		echo "htstress did not stop"
+		kill -KILL "$_hp" 2>/dev/null
+		_rc=1
+	fi
+	_good=$(field "good requests:" /tmp/load.out)
+	echo "# htstress during rmmod: good ${_good:-?}, socket errors $(field 'socket errors:' /tmp/load.out)"
+	if [ "${_good:-0}" -eq 0 ]; then
+		echo "no load was served before rmmod"
+		cat /tmp/load.out
+		_rc=1
+	fi
+	return $_rc
+}
+
+# ------------------------------------------------------------ other tests
+
+t_params() {
+	for _f in bound,highpri cpu_intensive unbound,highpri; do
+		insmod "$MODULE" mode=cmwq wq_flags=$_f max_active=4 || {
+			echo "insmod wq_flags=$_f failed"
+			return 1
+		}
+		C 'send:GET / HTTP/1.0\r\n\r\n' "expect:$R200C" eof || return 1
+		timeout 60 htstress -n 200 -c 8 -t 1 "$URL" >/tmp/ht.out 2>&1
+		_good=$(field "good requests:" /tmp/ht.out)
+		echo "# wq_flags=$_f max_active=4: good $_good/200, $(field 'requests/sec:' /tmp/ht.out) requests/sec"
+		rmmod_bounded 30 || return 1
+		[ "$_good" = 200 ] || return 1
+	done
+}
+
+t_max_active1() {
+	insmod "$MODULE" mode=cmwq max_active=1 || return 1
+	khttpc -T 30 'send:GET / HTTP/1.1\r\n\r\n' "expect:$R200K" idle:30 \
+		>/tmp/hold.out 2>&1 &
+	_hp=$!
+	established 1 || return 1
+	sleep 1
+	_rc=0
+	# the only active work item is busy with the first connection
+	if khttpc -T 2 'send:GET / HTTP/1.0\r\n\r\n' "expect:$R200C" >/dev/null; then
+		echo "a second connection was served while max_active=1 was in use"
+		_rc=1
+	else
+		echo "# second connection waited while the first one held the only active work item"
+	fi
+	kill "$_hp"
+	wait "$_hp" 2>/dev/null
+	C 'send:GET / HTTP/1.0\r\n\r\n' "expect:$R200C" eof || _rc=1
+	rmmod_bounded 30 || _rc=1
+	return $_rc
+}
+
+t_bad_params() {
+	for _p in mode=bogus wq_flags=bogus wq_flags= max_active=-1 \
+		  max_active=100000; do
+		if insmod "$MODULE" "$_p" 2>/dev/null; then
+			echo "insmod $_p was accepted"
+			rmmod_bounded 30
+			return 1
+		fi
+		if loaded; then
+			echo "module loaded after a refused insmod $_p"
+			return 1
+		fi
+	done
+	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000"
+}
+
+t_paired() {
+	_r=1
+	: >/tmp/ratios
+	: >/tmp/rps.kthread
+	: >/tmp/rps.cmwq
+	while [ "$_r" -le "$ROUNDS" ]; do
+		if [ $((_r % 2)) -eq 1 ]; then
+			_order="kthread cmwq"
+		else
+			_order="cmwq kthread"
+		fi
+		for _m in $_order; do
+			insmod "$MODULE" mode=$_m || return 1
+			timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
+				"$URL" >/tmp/ht.out 2>&1
+			rmmod_bounded 30 || return 1
+			_rps=$(field "requests/sec:" /tmp/ht.out)
+			_good=$(field "good requests:" /tmp/ht.out)
+			echo "# round $_r $_m: $_rps requests/sec (good $_good/$REQUESTS)"
+			[ "$_good" = "$REQUESTS" ] || return 1
+			echo "$_rps" >>/tmp/rps.$_m
+			eval "_rps_$_m=\$_rps"
+		done
+		# shellcheck disable=SC2154
+		awk -v c="$_rps_cmwq" -v k="$_rps_kthread" \
+			'BEGIN { printf "%.3f\n", c / k }' >>/tmp/ratios
+		echo "# round $_r cmwq/kthread: $(tail -n 1 /tmp/ratios)"
+		_r=$((_r + 1))
+	done
+	median() {
+		sort -n "$1" | awk '{ v[NR] = $1 }
+			END { if (NR % 2) print v[(NR + 1) / 2];
+			      else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	}
+	echo "# paired: rounds=$ROUNDS requests=$REQUESTS concurrency=$CONC threads=$THREADS kthread_median=$(median /tmp/rps.kthread) cmwq_median=$(median /tmp/rps.cmwq) ratio_median=$(median /tmp/ratios) ratios=$(paste -s -d, /tmp/ratios)"
+}
+
+t_dmesg() {
+	if dmesg | grep -E 'BUG|WARNING|Oops|refcount|Call Trace|blocked for more than|general protection'; then
+		return 1
+	fi
+	echo "# no BUG, WARNING, Oops or refcount lines in dmesg"
+}
+
+# ------------------------------------------------------------------ main
+
+PER_MODE=14
+GLOBAL=5
+echo "KTAP version 1"
+echo "1..$((2 * PER_MODE + GLOBAL))"
+echo "# khttpd VM test: kernel $(uname -r), $(nproc) CPU(s)"
+dmesg -c >/dev/null
+
+for MODE in kthread cmwq; do
+	run "$MODE: insmod mode=$MODE" t_insmod $MODE
+	run "$MODE: GET HTTP/1.0 -> exact 200 response, closed" t_get
+	run "$MODE: POST -> exact 501 response, closed" t_post
+	run "$MODE: HTTP/1.1 keep-alive, two requests on one connection" t_keepalive
+	run "$MODE: HTTP/1.0 keep-alive on request, 501 keep-alive" t_keepalive10
+	run "$MODE: two pipelined requests in one segment" t_pipeline
+	run "$MODE: 4 KiB URL -> 200" t_longurl
+	run "$MODE: malformed requests -> 400 and close" t_garbage
+	run "$MODE: truncated requests -> closed without response" t_truncated
+	run "$MODE: still serving after bad input" t_get
+	run "$MODE: htstress HTTP/1.0" t_htstress
+	run "$MODE: htstress -k keep-alive" t_htstress -k
+	run "$MODE: rmmod with idle clients connected" t_rmmod_idle
+	run "$MODE: rmmod while htstress runs" t_rmmod_load $MODE
+	ensure_unloaded
+done
+
+run "cmwq: wq_flags bound,highpri / cpu_intensive / unbound,highpri with max_active=4" t_params
+ensure_unloaded
+run "cmwq: max_active=1 serves one connection at a time" t_max_active1
+ensure_unloaded
+run "invalid parameters are refused" t_bad_params
+ensure_unloaded
+run "paired throughput, $ROUNDS rounds of $REQUESTS requests, modes alternating" t_paired
+ensure_unloaded
+run "dmesg clean" t_dmesg
+
+if [ "$T" -ne $((2 * PER_MODE + GLOBAL)) ]; then
+	echo "# test count $T does not match the plan"
+fi
+[ -n "$BAIL" ] && echo "Bail out! $BAIL"
+echo "# khttpd VM test: $((T - FAILED))/$T passed"
+echo "# khttpd-vmtest: end"
+sync
+poweroff -f
