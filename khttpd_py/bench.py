@@ -718,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark khttpd_py's thread and cmwq modes against stdlib peers: "
         "same load, alternating rounds, medians, ratios vs thread mode.")
     p.add_argument("--quick", action="store_true",
-                   help="3 rounds of 2000 requests after 1 warm-up: under a minute")
+                   help="3 rounds of 3000 requests after 1 warm-up: under a minute")
     p.add_argument("--servers", default=",".join(SERVERS),
                    help=f"comma-separated subset of {','.join(SERVERS)} (default: all)")
     p.add_argument("-n", "--requests", type=int, default=10000, help="requests per run")
@@ -750,7 +750,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
                       not args.no_progress, args.kernel,
                       ["python", "-m", "khttpd_py", "bench", *argv])
     if args.quick:
-        cfg.rounds, cfg.warmup, cfg.load.requests = 3, 1, 2000
+        cfg.rounds, cfg.warmup, cfg.load.requests = 3, 1, 3000
         cfg.max_seconds = min(cfg.max_seconds, 50.0)
         cfg.load.run_seconds = min(cfg.load.run_seconds, 10.0)
     return cfg

@@ -533,7 +533,8 @@ def _run_c(tool: Path, url: str, requests: int, concurrency: int, threads: int,
             proc.kill()
             out, err = proc.communicate()
     except KeyboardInterrupt:
-        interrupted = True  # the tool got the same SIGINT and prints its block
+        interrupted = True  # pass the Ctrl-C on (a terminal's already did); it prints its block
+        proc.send_signal(signal.SIGINT)
         try:
             out, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:
