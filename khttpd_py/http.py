@@ -12,8 +12,8 @@ What the course's module does, and what this module does instead (the book
 prints these side by side):
 
 * The 200 response says ``Content-Length: 12`` but sends ``Hello World!\\r\\n``
-  (14 bytes), so a keep-alive client reads two stray bytes in front of its next
-  response.  See :data:`UPSTREAM_RESPONSE_200_DUMMY`.  Here the body is the 12
+  (14 bytes), so a keep-alive client finds two stray bytes in front of its
+  next response.  See :data:`UPSTREAM_RESPONSE_200_DUMMY`.  Here the body is the 12
   bytes the header announces.
 * The 501 keep-alive response spells its header ``Connection: KeepAlive``, which
   no client recognises as keep-alive.  See
@@ -86,8 +86,10 @@ UPSTREAM_RESPONSE_200_DUMMY = (
 
 The macro appends ``CRLF`` after the body, so the body is 14 bytes while
 ``Content-Length`` says 12.  With ``Connection: Close`` the client stops at 12
-and never sees the extra two; with keep-alive they become garbage in front of
-the next response.
+and never sees the extra two; with keep-alive they sit where the next status
+line should start.  Lenient parsers (http_parser, llhttp) skip blank lines
+there, which is how the defect went unnoticed; a client that trusts
+Content-Length strictly does not.
 """
 
 UPSTREAM_RESPONSE_501_KEEPALIVE = (
