@@ -31,6 +31,7 @@ exactly, including the order of simultaneous events):
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,12 +72,14 @@ class SimWork(policy.WorkItem):
         self.phases = spec.phases
         self.index = 0
         self.task: Task | None = None
+        self.worker_name = ""
         self.bound_cpu: int | None = None
         self.prio = NORMAL_PRIO
         self.last_cpu: int | None = None
         self.queued_at = 0
         self.started_at = 0
         self.phase_began = 0
+        self.burned = 0
         self.finished = False
 
 
@@ -156,8 +159,9 @@ class Simulator:
         self.pools: list[PoolInfo] = []
         self.cpu_pools: list[tuple[policy.WorkerPool, policy.WorkerPool]] = []
         self.unbound_pools: dict[bool, policy.WorkerPool] = {}
+        # Raw records in microseconds; converted to ms once, when the result is built.
         self.events: list[tuple[int, str, str, str, int | None]] = []
-        self.segments: list[Segment] = []
+        self.segments: list[tuple[str, str, str, int, int, int | None]] = []
         self.threads_alive = 0
         self.threads_at_boot = 0
         self.threads_created = 0
@@ -290,7 +294,21 @@ class Simulator:
 
     # --- the event loop --------------------------------------------------------------------
     def run(self) -> SimResult:
-        """Simulate until every item finished; return the timeline and counters."""
+        """Simulate until every item finished; return the timeline and counters.
+
+        The cyclic garbage collector is paused meanwhile: a run allocates
+        millions of small acyclic objects, and repeated full collections over
+        them made large runs several times slower (nothing here needs it).
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _run(self) -> SimResult:
         for work in self.works:
             self._push(work.spec.at, QUEUE, work, None)
         handlers: dict[int, Callable[[Any, Any], None]] = {
@@ -373,12 +391,13 @@ class Simulator:
     def _begin(self, task: Task, work: SimWork) -> None:
         """``process_one_work`` called the function: report the start, run phase 0."""
         work.task = task
+        work.worker_name = task.name
         work.started_at = self.clock
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
         if self.clock > work.queued_at:
-            self._segment(work, "queued", work.queued_at, self.clock, None, worker="")
+            self.segments.append((work.name, "", "queued", work.queued_at, self.clock, None))
         self._emit(work, "start")
         self._advance(work)
 
@@ -393,8 +412,7 @@ class Simulator:
             self.finished += 1
             self.in_flight -= 1
             self.makespan = self.clock
-            cpu_ms = work.spec.burn_total / US_PER_MS
-            self._push(self.clock, CONTINUE, task, cpu_ms)
+            self._push(self.clock, CONTINUE, task, work.burned / US_PER_MS)
             return
         kind, duration = work.phases[work.index]
         if kind == BURN:
@@ -407,7 +425,9 @@ class Simulator:
     def _on_wake(self, work: SimWork, _value: Any) -> None:
         task = work.task
         assert task is not None
-        self._segment(work, "sleep", work.phase_began, self.clock, None)
+        self.segments.append(
+            (work.name, work.worker_name, "sleep", work.phase_began, self.clock, None)
+        )
         task.pool.wq_worker_running(task.worker)
         self._emit(work, "wake")
         work.index += 1
@@ -445,7 +465,9 @@ class Simulator:
     def _burn(self, cpu: Cpu, work: SimWork) -> None:
         cpu.current = work
         if self.clock > work.phase_began:
-            self._segment(work, "wait", work.phase_began, self.clock, None)
+            self.segments.append(
+                (work.name, work.worker_name, "wait", work.phase_began, self.clock, None)
+            )
         work.phase_began = self.clock
         work.last_cpu = cpu.id
         self._push(self.clock + work.phases[work.index][1], BURN_DONE, cpu, None)
@@ -454,8 +476,12 @@ class Simulator:
         work = cpu.current
         assert work is not None
         cpu.current = None
-        cpu.busy += self.clock - work.phase_began
-        self._segment(work, "burn", work.phase_began, self.clock, cpu.id)
+        burned = self.clock - work.phase_began
+        cpu.busy += burned
+        work.burned += burned
+        self.segments.append(
+            (work.name, work.worker_name, "burn", work.phase_began, self.clock, cpu.id)
+        )
         work.index += 1
         self._advance(work)
         if cpu.current is None:
@@ -487,20 +513,17 @@ class Simulator:
         self._arm_reap(info)
 
     # --- results -------------------------------------------------------------------------------
-    def _segment(
-        self,
-        work: SimWork,
-        kind: str,
-        start: int,
-        end: int,
-        cpu: int | None,
-        worker: str | None = None,
-    ) -> None:
-        name = worker if worker is not None else (work.task.name if work.task else "")
-        self.segments.append(Segment(work.name, name, kind, ms_value(start), ms_value(end), cpu))
-
     def _result(self) -> SimResult:
-        events = [Event(ms_value(t), w, e, k, c) for t, w, e, k, c in self.events]
+        # ms_value inlined: these lists can hold a million entries.
+        events = [
+            Event(t // US_PER_MS if t % US_PER_MS == 0 else t / US_PER_MS, w, e, k, c)
+            for t, w, e, k, c in self.events
+        ]
+        segments = [
+            Segment(w, k, kind, a // US_PER_MS if a % US_PER_MS == 0 else a / US_PER_MS,
+                    b // US_PER_MS if b % US_PER_MS == 0 else b / US_PER_MS, c)
+            for w, k, kind, a, b, c in self.segments
+        ]
         per_wq: dict[str, dict[str, Any]] = {}
         cm_wakeups = 0
         for wq in self.wqs.values():
@@ -544,4 +567,4 @@ class Simulator:
             "per_wq": per_wq,
             "pools": pools,
         }
-        return SimResult(self.scenario, events, self.segments, stats, list(self.warnings))
+        return SimResult(self.scenario, events, segments, stats, list(self.warnings))
