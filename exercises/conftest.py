@@ -6,6 +6,7 @@ The grader itself never reads this file; it runs the tests with
 
 from exercises.plugin import (
     pytest_addoption,
+    pytest_collect_file,
     pytest_collection_finish,
     pytest_configure,
     pytest_runtest_makereport,
@@ -15,6 +16,7 @@ from exercises.plugin import (
 
 __all__ = [
     "pytest_addoption",
+    "pytest_collect_file",
     "pytest_collection_finish",
     "pytest_configure",
     "pytest_runtest_makereport",

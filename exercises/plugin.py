@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import linecache
 import re
+import sys
 import traceback
 from pathlib import Path
 from typing import IO, Any
@@ -130,6 +131,19 @@ def _where(filename: str, lineno: int) -> str:
             first = next((s.strip() for s in lines[start + 1 :] if s.strip()), "")
             return f"raised at line {lineno - start - 1} of the solution cell that begins {first!r}"
     return f"raised at line {lineno} of your solution cells"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
+    """Let a test file import helper modules that sit next to it.
+
+    With ``--import-mode=importlib`` (needed because every exercise has its own
+    ``test_public.py``) pytest does not put test directories on ``sys.path``.
+    """
+    del parent
+    if file_path.suffix == ".py" and file_path.name.startswith("test_"):
+        folder = str(file_path.parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
