@@ -105,14 +105,19 @@ def test_rotation_puts_each_server_in_each_position() -> None:
 
 
 def test_parse_kernel_output() -> None:
-    block = ("KB: cmwq 0\n\nrequests:      2000\ngood requests: 2000 [100%]\n"
-             "bad requests:  0 [0%]\nsocket errors: 0 [0%]\nseconds:       4.000\n"
-             "requests/sec:  500.000\n")
-    rows = bench.parse_kernel_output("boot noise\n" + block + block.replace("cmwq", "kthread"))
+    text = ("boot noise\n# round 1 kthread: 250.000 requests/sec (good 2000/2000)\n"
+            "# round 1 cmwq: 500.000 requests/sec (good 1999/2000)\n"
+            "# round 1 cmwq/kthread: 2.000\n"
+            "# round 2 cmwq: 400.000 requests/sec (good 2000/2000)\n")
+    rows = bench.parse_kernel_output(text)
     assert set(rows) == {"kernel-cmwq", "kernel-kthread"}
-    run = rows["kernel-cmwq"]["runs"][0]
-    assert run["good_per_sec"] == pytest.approx(500.0) and rows["kernel-cmwq"]["kind"] == \
-        "kernel-tcg"
+    cmwq = rows["kernel-cmwq"]
+    assert cmwq["kind"] == "kernel-tcg" and [r["round"] for r in cmwq["runs"]] == [0, 1]
+    first = cmwq["runs"][0]
+    assert first["seconds"] == pytest.approx(4.0)
+    assert first["good_per_sec"] == pytest.approx(1999 / 4.0)
+    assert first["socket_errors"] == 1
+    assert bench._check_run("kernel", first, 2000) == []
 
 
 def _alive(pid: int) -> bool:
