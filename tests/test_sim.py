@@ -458,6 +458,17 @@ def test_worker_creation_failure_delays_work_by_the_cooldown() -> None:
     assert starved.stats["finished"] == 3
 
 
+def test_a_pool_that_can_never_get_a_worker_stalls_instead_of_looping() -> None:
+    """cpu0's only kworker must create a spare before working; with no thread left it
+    cools down and retries forever in the kernel too (without a rescuer).  The run stops."""
+    r = simulate("doc-b", max_threads=2)
+    assert r.stats["stalled_at_ms"] == 1000  # the first retry finds nothing changed
+    assert r.stats["finished"] == 0 and r.events == []
+    assert any("stalled" in w for w in r.warnings)
+    with pytest.raises(ValueError, match="never had a 'start' event"):
+        r.start_time("w0")
+
+
 def test_idle_workers_are_reaped_after_300_s() -> None:
     """Invariant 11: keep two idle (and a quarter of busy) workers, reap the rest after 300 s."""
     sc = build_scenario(["w=burn1,sleep10:n=6", "late=burn1:at=400000"])

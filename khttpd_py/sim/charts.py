@@ -104,7 +104,7 @@ def gantt(
             grouped.setdefault((row, seg.kind, seg.work), []).append(
                 (float(seg.start), float(seg.end) - float(seg.start))
             )
-    style = {
+    style: dict[str, dict[str, Any]] = {
         "burn": {"alpha": 1.0},
         "sleep": {"alpha": 0.35, "hatch": "///"},
         "wait": {"facecolor": "none", "linestyle": "--"},

@@ -231,15 +231,18 @@ def _questions(scenario: Scenario, result: SimResult) -> list[tuple[str, str]]:
     s = result.stats
     threads = "kworkers" if scenario.model == "cmwq" else "worker threads"
     pairs: list[tuple[str, str]] = []
+    stalled = s["stalled_at_ms"]
     if scenario.works:
         last = scenario.works[-1].name
-        pairs.append((
-            f"At what time does {last} start, and which worker runs it?",
-            f"{last} starts at {result.start_time(last)} ms on {result.worker_of(last)}",
-        ))
+        if result.times(last, "start"):
+            told = f"{last} starts at {result.start_time(last)} ms on {result.worker_of(last)}"
+        else:
+            told = f"{last} never starts: the run stalls at {stalled} ms"
+        pairs.append((f"At what time does {last} start, and which worker runs it?", told))
     pairs.append((
         "When does the last item finish (the makespan)?",
-        f"{s['makespan_ms']} ms",
+        f"{s['makespan_ms']} ms" if stalled is None
+        else f"never: {s['items'] - s['finished']} items never finish (stalled at {stalled} ms)",
     ))
     pairs.append((
         f"How many {threads} exist at the end, and how many were created while the items ran?",

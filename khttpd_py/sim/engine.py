@@ -55,6 +55,9 @@ BUSY = 2      # running a work item (burning, waiting for a CPU or sleeping)
 COOLING = 3   # manager waiting out CREATE_COOLDOWN after a failed creation
 DEAD = 4
 
+COOLED = object()
+"""Value of a CONTINUE event that ends a manager's cool-down (sent as None)."""
+
 HIGHPRI_PRIO = 0
 NORMAL_PRIO = 1
 
@@ -153,6 +156,8 @@ class Simulator:
         self.clock = 0  # microseconds
         self.seq = 0
         self.heap: list[tuple[int, int, int, Any, Any]] = []
+        self.live = 0  # heap events other than cool-down ends: what can still make progress
+        self.stalled_at: int | None = None
         self.cpus = [Cpu(i) for i in range(scenario.cpus)]
         self.idle_cpus = list(range(scenario.cpus))  # a heap, with stale entries
         self.shared_runq: list[tuple[int, int, SimWork]] = []
@@ -196,6 +201,8 @@ class Simulator:
     # --- set-up -------------------------------------------------------------------------------
     def _push(self, t: int, cls: int, obj: Any, value: Any) -> None:
         self.seq += 1
+        if value is not COOLED:
+            self.live += 1
         heapq.heappush(self.heap, (t, cls, self.seq, obj, value))
 
     def _new_pool(
@@ -323,11 +330,31 @@ class Simulator:
         pop = heapq.heappop
         while heap:
             t, cls, _seq, obj, value = pop(heap)
+            if value is COOLED:
+                if self.live == 0:
+                    # Only cool-downs are left: no item can finish, no worker can die,
+                    # so every retry would fail again.  Stop instead of looping forever.
+                    self.clock = self.stalled_at = t
+                    self._report_stall()
+                    break
+                value = None
+            else:
+                self.live -= 1
             if cls == REAP and self.finished == total:
                 continue  # the run is over; idle workers outliving it are not reaped
             self.clock = t
             handlers[cls](obj, value)
         return self._result()
+
+    def _report_stall(self) -> None:
+        waiting = [w.name for w in self.works if w.task is None]
+        shown = ", ".join(waiting[:8]) + (" ..." if len(waiting) > 8 else "")
+        self.warnings.append(
+            f"stalled at {ms_value(self.clock)} ms: a pool needs a new worker but all "
+            f"{self.threads_alive} allowed threads (--max-threads) are idle elsewhere or "
+            f"stuck managing; never started: {shown} (the kernel's way out is a rescuer "
+            "thread, WQ_MEM_RECLAIM, which this simulator does not model)"
+        )
 
     def _on_queue(self, work: SimWork, _value: Any) -> None:
         wq = self.wqs[work.spec.wq]
@@ -364,7 +391,9 @@ class Simulator:
                 return
             if kind == policy.COOLDOWN:
                 task.state = COOLING
-                self._push(self.clock + round(action[1] * 1000 * US_PER_MS), CONTINUE, task, None)
+                self._push(
+                    self.clock + round(action[1] * 1000 * US_PER_MS), CONTINUE, task, COOLED
+                )
                 return
             if kind == policy.DIE:
                 task.state = DEAD
@@ -444,11 +473,11 @@ class Simulator:
             else:
                 heapq.heappush(cpu.runq, entry)
             return
-        cpu = self._idle_cpu(work.last_cpu if work.last_cpu is not None else work.spec.cpu)
-        if cpu is None:
+        idle = self._idle_cpu(work.last_cpu if work.last_cpu is not None else work.spec.cpu)
+        if idle is None:
             heapq.heappush(self.shared_runq, entry)
         else:
-            self._burn(cpu, work)
+            self._burn(idle, work)
 
     def _idle_cpu(self, preferred: int) -> Cpu | None:
         """The preferred CPU if idle, else the lowest-numbered idle one, else None."""
@@ -564,6 +593,7 @@ class Simulator:
             "cpu_busy_ms": [ms_value(cpu.busy) for cpu in self.cpus],
             "reaped": self.reaped,
             "failed_creates": self.failed_creates,
+            "stalled_at_ms": None if self.stalled_at is None else ms_value(self.stalled_at),
             "per_wq": per_wq,
             "pools": pools,
         }

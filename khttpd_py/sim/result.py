@@ -68,16 +68,25 @@ class SimResult:
         return [e.t for e in self.events if e.work == work and e.event == event]
 
     def start_time(self, work: str) -> int | float:
-        """When ``work`` started (its first ``start`` event)."""
-        return self.times(work, "start")[0]
+        """When ``work`` started (its first ``start`` event); ValueError if it never did."""
+        return self._one(work, "start")[0]
 
     def finish_time(self, work: str) -> int | float:
-        """When ``work`` finished."""
-        return self.times(work, "finish")[-1]
+        """When ``work`` finished; ValueError if it never did (a stalled run)."""
+        return self._one(work, "finish")[-1]
 
     def worker_of(self, work: str) -> str:
-        """The worker thread that ran ``work``."""
+        """The worker thread that ran ``work``; ValueError if it never started."""
+        self._one(work, "start")
         return next(e.worker for e in self.events if e.work == work and e.event == "start")
+
+    def _one(self, work: str, event: str) -> list[int | float]:
+        found = self.times(work, event)
+        if not found:
+            if work not in {w.name for w in self.scenario.works}:
+                raise ValueError(f"no work item named {work!r}")
+            raise ValueError(f"{work} never had a {event!r} event (see result.warnings)")
+        return found
 
     def order(self, event: str = "start") -> list[str]:
         """Work items in the order they had ``event`` (start order by default)."""
@@ -142,6 +151,8 @@ class SimResult:
             lines.append(f"idle workers reaped          {s['reaped']}")
         if s["failed_creates"]:
             lines.append(f"failed worker creations      {s['failed_creates']}")
+        if s["stalled_at_ms"] is not None:
+            lines.append(f"stalled at                   {s['stalled_at_ms']} ms")
         return "\n".join(lines)
 
     def doc_text(self) -> str:
