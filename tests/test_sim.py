@@ -469,6 +469,18 @@ def test_a_pool_that_can_never_get_a_worker_stalls_instead_of_looping() -> None:
         r.start_time("w0")
 
 
+def test_mem_reclaim_rescuer_guarantees_progress() -> None:
+    """WQ_MEM_RECLAIM: when no kworker can be created, the manager sends a mayday and the
+    wq's rescuer runs the items itself -- one at a time, outside concurrency management."""
+    r = simulate("doc-b", flags="mem_reclaim", max_threads=3)  # 2 pools' workers + rescuer
+    assert [(e.t, e.work, e.event) for e in r.events] == DOC_EVENTS["doc-a"]
+    assert {e.worker for e in r.events} == {"kworker/R-q0"}
+    assert r.stats["maydays"] == 1 and r.stats["rescued"] == 3
+    assert r.stats["stalled_at_ms"] is None and r.stats["threads_at_boot"] == 3
+    plenty = simulate("doc-b", flags="mem_reclaim")
+    assert plenty.doc_text() == DOC_TEXT["doc-b"] and plenty.stats["rescued"] == 0
+
+
 def test_idle_workers_are_reaped_after_300_s() -> None:
     """Invariant 11: keep two idle (and a quarter of busy) workers, reap the rest after 300 s."""
     sc = build_scenario(["w=burn1,sleep10:n=6", "late=burn1:at=400000"])

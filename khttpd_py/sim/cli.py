@@ -41,7 +41,8 @@ work items (--work, repeatable):
 
 workqueues (--wq, repeatable):  NAME[:FLAGS[:MAX_ACTIVE]]
   FLAGS: bound (none), unbound, highpri, cpu_intensive, ordered (= alloc_ordered_workqueue),
-  freezable, mem_reclaim, sysfs (the last three are accepted and have no effect here)
+  mem_reclaim (the wq gets a rescuer thread: progress when --max-threads stops worker
+  creation), freezable and sysfs (accepted, no effect here)
   MAX_ACTIVE: 0 = default ({policy.WQ_DFL_ACTIVE}); clamped to 1..{policy.WQ_MAX_ACTIVE} \
 with a warning
   e.g.  --wq q0:bound:2 --wq q1:cpu_intensive

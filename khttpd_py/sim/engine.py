@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import gc
 import heapq
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,17 +88,31 @@ class SimWork(policy.WorkItem):
 
 
 class Task:
-    """The simulator's side of one kworker (``policy.Worker.task`` points here)."""
+    """The simulator's side of one kworker (``policy.Worker.task`` points here).
 
-    __slots__ = ("worker", "pool", "gen", "name", "state", "info")
+    A pool worker's generator is its pool's ``worker_thread``.  A rescuer
+    (``rescues`` set) has none until a mayday arrives; then it runs the rescued
+    pool's ``rescue()`` generator, one mayday after another.
+    """
 
-    def __init__(self, worker: policy.Worker, info: PoolInfo, name: str) -> None:
+    __slots__ = ("worker", "pool", "gen", "name", "state", "info", "rescues")
+
+    def __init__(
+        self,
+        worker: policy.Worker,
+        info: PoolInfo | None,
+        name: str,
+        rescues: SimWq | None = None,
+    ) -> None:
         self.worker = worker
         self.pool = worker.pool
-        self.gen = self.pool.worker_thread(worker)
+        self.gen: Generator[policy.Action, Any, None] | None = (
+            None if rescues is not None else self.pool.worker_thread(worker)
+        )
         self.name = name
-        self.state = READY
+        self.state = READY if rescues is None else IDLE
         self.info = info
+        self.rescues = rescues
 
 
 class Cpu:
@@ -133,6 +148,8 @@ class SimWq:
     max_active: int
     pwqs: dict[int | None, policy.PoolWorkqueue] = field(default_factory=dict)
     legacy_pools: dict[int | None, policy.WorkerPool] = field(default_factory=dict)
+    rescuer: Task | None = None
+    maydays: deque[policy.PoolWorkqueue] = field(default_factory=deque)
 
 
 class Simulator:
@@ -216,6 +233,8 @@ class Simulator:
             legacy=legacy,
             idle_timeout=self.idle_timeout_ms,
         )
+        if not legacy:
+            pool.on_mayday = self._on_mayday
         info = PoolInfo(pool, HIGHPRI_PRIO if highpri else NORMAL_PRIO, legacy_name)
         self.pools.append(info)
         self._boot_worker(info)
@@ -255,6 +274,8 @@ class Simulator:
         if self.model == "cmwq":
             if spec.flags & policy.WQ_UNBOUND and highpri not in self.unbound_pools:
                 self.unbound_pools[highpri] = self._new_pool(None, highpri)
+            if spec.flags & policy.WQ_MEM_RECLAIM:
+                self._new_rescuer(wq)
         elif self.model == "legacy-mt":
             for cpu in range(len(self.cpus)):
                 wq.legacy_pools[cpu] = self._new_pool(cpu, False, True, f"{spec.name}/{cpu}")
@@ -278,6 +299,53 @@ class Simulator:
             self.threads_created += 1
         self.peak_threads = max(self.peak_threads, self.threads_alive)
         return task
+
+    # --- rescuers (WQ_MEM_RECLAIM) ----------------------------------------------------------
+    def _new_rescuer(self, wq: SimWq) -> None:
+        """``alloc_workqueue`` with WQ_MEM_RECLAIM starts the wq's rescuer thread."""
+        worker = policy.Worker(self.cpu_pools[0][0], 0)  # re-attached to each pool it rescues
+        worker.rescue_wq = wq
+        task = Task(worker, None, worker.name, rescues=wq)
+        worker.task = task
+        wq.rescuer = task
+        self.threads_alive += 1
+        self.threads_at_boot += 1
+        self.peak_threads = max(self.peak_threads, self.threads_alive)
+
+    def _on_mayday(self, pwq: policy.PoolWorkqueue) -> None:
+        """``send_mayday``: queue the pwq on its wq's rescuer and wake the rescuer."""
+        wq = pwq.wq
+        assert isinstance(wq, SimWq)
+        if wq.rescuer is None:
+            return
+        wq.maydays.append(pwq)
+        if wq.rescuer.state == IDLE:
+            wq.rescuer.state = READY
+            self._push(self.clock, CONTINUE, wq.rescuer, None)
+
+    def _step_rescuer(self, task: Task, value: Any) -> None:
+        """``rescuer_thread``: run each mayday'd pwq's items through the pool's ``rescue()``."""
+        wq = task.rescues
+        assert wq is not None
+        while True:
+            if task.gen is not None:
+                try:
+                    action = task.gen.send(value)
+                except StopIteration:
+                    task.gen = None
+                else:
+                    if action[0] != policy.RUN:
+                        raise RuntimeError(f"rescue() yielded {action!r}")
+                    task.state = BUSY
+                    self._begin(task, action[1])
+                    return
+            value = None
+            if not wq.maydays:
+                task.state = IDLE
+                return
+            pwq = wq.maydays.popleft()
+            task.worker.pool = task.pool = pwq.pool  # the rescuer attaches to that pool
+            task.gen = pwq.pool.rescue(task.worker, pwq)
 
     # --- routing (__queue_work) ---------------------------------------------------------------
     def _route(self, wq: SimWq, work: SimWork) -> tuple[policy.WorkerPool, policy.PoolWorkqueue]:
@@ -331,6 +399,8 @@ class Simulator:
         while heap:
             t, cls, _seq, obj, value = pop(heap)
             if value is COOLED:
+                if self.finished == total:
+                    continue  # every item is done: the manager's retry changes nothing
                 if self.live == 0:
                     # Only cool-downs are left: no item can finish, no worker can die,
                     # so every retry would fail again.  Stop instead of looping forever.
@@ -352,8 +422,8 @@ class Simulator:
         self.warnings.append(
             f"stalled at {ms_value(self.clock)} ms: a pool needs a new worker but all "
             f"{self.threads_alive} allowed threads (--max-threads) are idle elsewhere or "
-            f"stuck managing; never started: {shown} (the kernel's way out is a rescuer "
-            "thread, WQ_MEM_RECLAIM, which this simulator does not model)"
+            f"stuck managing; never started: {shown} (the kernel's way out is the rescuer "
+            "of a WQ_MEM_RECLAIM workqueue: try the mem_reclaim flag)"
         )
 
     def _on_queue(self, work: SimWork, _value: Any) -> None:
@@ -366,11 +436,15 @@ class Simulator:
         pool.insert_work(work, pwq)
 
     def _on_continue(self, task: Task, value: Any) -> None:
-        self._step(task, value)
+        if task.rescues is not None:
+            self._step_rescuer(task, value)
+        else:
+            self._step(task, value)
 
     def _step(self, task: Task, value: Any) -> None:
         """Resume a kworker's loop and carry out what it yields until it has to wait."""
         gen = task.gen
+        assert gen is not None
         while True:
             try:
                 action = gen.send(value)
@@ -382,12 +456,14 @@ class Simulator:
                 task.state = BUSY
                 self._begin(task, action[1])
                 return
+            info = task.info
+            assert info is not None
             if kind == policy.CREATE:
-                value = self._create(task.info)
+                value = self._create(info)
                 continue
             if kind == policy.IDLE:
                 task.state = IDLE
-                self._arm_reap(task.info)
+                self._arm_reap(info)
                 return
             if kind == policy.COOLDOWN:
                 task.state = COOLING
@@ -554,12 +630,14 @@ class Simulator:
             for w, k, kind, a, b, c in self.segments
         ]
         per_wq: dict[str, dict[str, Any]] = {}
-        cm_wakeups = 0
+        cm_wakeups = maydays = rescued = 0
         for wq in self.wqs.values():
             total = policy.PwqStats()
             for pwq in wq.pwqs.values():
                 total.add(pwq.stats)
             cm_wakeups += total.cm_wakeup
+            maydays += total.mayday
+            rescued += total.rescued
             per_wq[wq.name] = {
                 "flags": policy.flag_names(wq.flags),
                 "max_active": wq.max_active,
@@ -568,6 +646,8 @@ class Simulator:
                 "cpu_time_ms": round(total.cpu_time, 3),
                 "cpu_intensive": total.cpu_intensive,
                 "cmw": total.cm_wakeup,
+                "mayday": total.mayday,
+                "rescued": total.rescued,
             }
         pools = [
             {
@@ -593,6 +673,8 @@ class Simulator:
             "cpu_busy_ms": [ms_value(cpu.busy) for cpu in self.cpus],
             "reaped": self.reaped,
             "failed_creates": self.failed_creates,
+            "maydays": maydays,
+            "rescued": rescued,
             "stalled_at_ms": None if self.stalled_at is None else ms_value(self.stalled_at),
             "per_wq": per_wq,
             "pools": pools,

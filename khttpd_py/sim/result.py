@@ -151,6 +151,8 @@ class SimResult:
             lines.append(f"idle workers reaped          {s['reaped']}")
         if s["failed_creates"]:
             lines.append(f"failed worker creations      {s['failed_creates']}")
+        if s["maydays"] or s["rescued"]:
+            lines.append(f"maydays / items rescued      {s['maydays']} / {s['rescued']}")
         if s["stalled_at_ms"] is not None:
             lines.append(f"stalled at                   {s['stalled_at_ms']} ms")
         return "\n".join(lines)
