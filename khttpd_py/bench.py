@@ -782,9 +782,9 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     load = LoadSpec(args.requests, args.concurrency, args.threads, args.keep_alive,
                     args.engine, args.run_seconds)
-    cfg = BenchConfig(servers, load, args.rounds, args.warmup, args.max_seconds, args.out,
-                      not args.no_progress, args.kernel,
-                      ["python", "-m", "khttpd_py", "bench", *argv])
+    cfg = BenchConfig(servers=servers, load=load, rounds=args.rounds, warmup=args.warmup,
+                      max_seconds=args.max_seconds, out=args.out, progress=not args.no_progress,
+                      kernel=args.kernel, command=["python", "-m", "khttpd_py", "bench", *argv])
     if args.quick:
         cfg.rounds, cfg.warmup, cfg.load.requests = 3, 1, 3000
         cfg.max_seconds = min(cfg.max_seconds, 50.0)

@@ -172,3 +172,17 @@ def test_ctrl_c_leaves_no_server_behind(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, err
     assert not any(_alive(pid) for pid in kids)
+
+
+def test_cli_rejects_bad_arguments(capsys) -> None:
+    assert bench.main(["--servers", "thread,nginx", "--no-progress", "--out", "/nonexistent"]) == 1
+    assert "unknown server" in capsys.readouterr().err
+    assert bench.main(["--rounds", "0"]) == 2
+    assert bench.main(["--frobnicate"]) == 2
+
+
+def test_quick_is_small_and_bounded() -> None:
+    args = bench.build_parser().parse_args(["--quick"])
+    cfg = bench.config_from_args(args, ["--quick"])
+    assert cfg.rounds == 3 and cfg.warmup == 1 and cfg.load.requests <= 3000
+    assert cfg.max_seconds <= 60 and cfg.command[-1] == "--quick"
