@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root: ``_config.yml`` and ``_toc.yml`` live here."""
 VENDOR = ROOT / "book" / "_vendor"
+"""``static/`` is served as ``_static/`` (html_static_path), ``root/`` at the site's root."""
 BUILD_HTML = ROOT / "_build" / "html"
 
 NPM_PACKAGES: dict[str, tuple[str, str, str]] = {
@@ -51,6 +52,23 @@ NPM_PACKAGES: dict[str, tuple[str, str, str]] = {
     "mathjax@3.2.2": ("package/es5", "mathjax/es5", "mathjax/es5/tex-chtml.js"),
 }
 """Pinned JS packages and where their files go under ``book/_vendor``."""
+
+WIDGETS_CONFIG_JS = """\
+/* khttpd-book: point the ipywidgets embed manager at its vendored files.
+   Loaded between require.js and widgets/embed-amd.js; written by khttpd_py.booktools. */
+(function () {
+  var root = document.documentElement.getAttribute("data-content_root") || "";
+  window.__jupyter_widgets_assets_path__ = root + "_static/widgets/";
+})();
+"""
+"""Asset path for the manager's lazily loaded files.
+
+Its CSS resolves the icon fonts before reading this, against the page's folder
+(``book/@jupyter-widgets/html-manager/dist/``), so :func:`vendor_js` also puts a
+copy of the fonts there, through ``html_extra_path`` (``book/_vendor/root``).
+"""
+
+FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
 
 
 class BookError(Exception):
@@ -62,8 +80,9 @@ class BookError(Exception):
 
 def vendored(vendor: Path = VENDOR) -> bool:
     """True when every vendored file the book needs is present."""
-    needed = [dest for (_, _, dest) in NPM_PACKAGES.values()] + ["plotly.min.js"]
-    return all((vendor / name).is_file() for name in needed)
+    needed = [dest for (_, _, dest) in NPM_PACKAGES.values()]
+    needed += ["plotly.min.js", "widgets-config.js"]
+    return all((vendor / "static" / name).is_file() for name in needed)
 
 
 def _copy_plotly(vendor: Path) -> None:
@@ -79,12 +98,27 @@ def _copy_plotly(vendor: Path) -> None:
 
 def vendor_js(vendor: Path = VENDOR, force: bool = False) -> None:
     """Fetch the pinned npm packages with ``npm pack`` and unpack them into ``vendor``."""
+    root_dir = vendor / "root"
+    vendor = vendor / "static"
     vendor.mkdir(parents=True, exist_ok=True)
+    config_js = vendor / "widgets-config.js"
+    if not config_js.is_file() or config_js.read_text() != WIDGETS_CONFIG_JS:
+        config_js.write_text(WIDGETS_CONFIG_JS)
     if not (vendor / "plotly.min.js").is_file() or force:
         _copy_plotly(vendor)
-    missing = {spec: v for spec, v in NPM_PACKAGES.items() if force or not (vendor / v[2]).is_file()}
-    if not missing:
-        return
+    missing = {
+        spec: v for spec, v in NPM_PACKAGES.items() if force or not (vendor / v[2]).is_file()
+    }
+    if missing:
+        _npm_pack(vendor, missing)
+    fonts = root_dir / "book" / "@jupyter-widgets" / "html-manager" / "dist"
+    fonts.mkdir(parents=True, exist_ok=True)
+    for font in (vendor / "widgets").iterdir():
+        if font.suffix in FONT_SUFFIXES and not (fonts / font.name).is_file():
+            shutil.copyfile(font, fonts / font.name)
+
+
+def _npm_pack(vendor: Path, missing: dict[str, tuple[str, str, str]]) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise BookError(
@@ -191,6 +225,13 @@ _LOADER = """(function () {
   var s = document.createElement("script");
   s.src = root + "_static/plotly.min.js";
   s.onload = function () { while (q.length) { (q.shift())(); } };
+  s.onerror = function () {
+    document.querySelectorAll(".khttpd-figure:empty").forEach(function (d) {
+      d.style.height = "auto";
+      d.textContent = "(This precomputed figure needs the built book's plotly.js; "
+        + "in JupyterLab use the live widget next to it.)";
+    });
+  };
   document.head.appendChild(s);
 })();"""
 
@@ -246,6 +287,196 @@ def hexdump(data: bytes, width: int = 16) -> str:
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{off:08x}  {hexes:<{width * 3 - 1}}  |{text}|")
     return "\n".join(lines)
+
+
+
+# --- figures shared by the chapters -----------------------------------------------------
+
+GANTT_COLORS = {
+    "burn": "#d62728",  # on a CPU
+    "sleep": "#9ecae1",  # blocked (I/O, a lock, a sleep)
+    "wait": "#fdae6b",  # runnable, waiting for a CPU
+    "queued": "#d9d9d9",  # queued, no worker yet (or inactive past max_active)
+}
+GANTT_LABELS = {
+    "burn": "running on a CPU",
+    "sleep": "sleeping (blocked)",
+    "wait": "runnable, waiting for the CPU",
+    "queued": "queued, waiting for a worker",
+}
+
+
+def gantt_traces(result, legend: bool = True) -> list:
+    """Plotly bar traces (one per segment kind) drawing ``result``'s segments as a Gantt chart.
+
+    y is the work item, x is simulated time in ms; a running segment is labelled with
+    the worker that runs it, and hovering shows worker and CPU.
+    """
+    import plotly.graph_objects as go
+
+    traces = []
+    for kind in ("burn", "sleep", "wait", "queued"):
+        segs = [s for s in result.segments if s.kind == kind]
+        if not segs:
+            continue
+        traces.append(
+            go.Bar(
+                name=GANTT_LABELS[kind],
+                orientation="h",
+                y=[s.work for s in segs],
+                base=[s.start for s in segs],
+                x=[s.end - s.start for s in segs],
+                marker={"color": GANTT_COLORS[kind], "line": {"width": 0.5, "color": "#555"}},
+                text=[s.worker if kind == "burn" else "" for s in segs],
+                textposition="inside",
+                insidetextanchor="middle",
+                customdata=[
+                    [s.worker or "-", "-" if s.cpu is None else s.cpu, s.start, s.end] for s in segs
+                ],
+                hovertemplate=(
+                    "%{y}: " + kind + " %{customdata[2]}-%{customdata[3]} ms<br>"
+                    "worker %{customdata[0]}, CPU %{customdata[1]}<extra></extra>"
+                ),
+                showlegend=legend,
+                legendgroup=kind,
+            )
+        )
+    return traces
+
+
+def gantt_layout(result, title: str, height: int | None = None) -> dict:
+    """Layout for :func:`gantt_traces`: items top to bottom in queue order, time in ms."""
+    order = [w.name for w in result.scenario.works]
+    return {
+        "title": {"text": title},
+        "barmode": "overlay",
+        "height": height or max(320, 150 + 40 * len(order)),
+        "xaxis": {"title": {"text": "simulated time (ms)"}, "rangemode": "tozero"},
+        "yaxis": {
+            "title": {"text": "work item"},
+            "categoryorder": "array",
+            "categoryarray": list(reversed(order)),
+        },
+        "uniformtext": {"minsize": 9, "mode": "hide"},
+        "legend": {"orientation": "h", "y": -0.18, "yanchor": "top"},
+        "margin": {"l": 70, "r": 20, "t": 60, "b": 90},
+    }
+
+
+def gantt_figure(result, title: str, height: int | None = None):
+    """A plotly Gantt chart of one simulation result."""
+    import plotly.graph_objects as go
+
+    return go.Figure(gantt_traces(result), gantt_layout(result, title, height))
+
+
+def gantt_switch(results: dict, title: str, label: str = "model"):
+    """One figure, several simulations: a drop-down menu picks which one is drawn.
+
+    Every result's traces are in the figure and the menu toggles their
+    visibility, so the choice works in a static page without a kernel.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    owners: list[int] = []
+    for i, result in enumerate(results.values()):
+        for trace in gantt_traces(result):
+            trace.visible = i == 0
+            fig.add_trace(trace)
+            owners.append(i)
+    first = next(iter(results.values()))
+    height = max(gantt_layout(r, "")["height"] for r in results.values())
+    fig.update_layout(gantt_layout(first, "", height))
+    buttons = []
+    end = max(r.stats["makespan_ms"] for r in results.values())
+    for i, (name, result) in enumerate(results.items()):
+        buttons.append(
+            {
+                "label": name,
+                "method": "update",
+                "args": [
+                    {"visible": [o == i for o in owners]},
+                    {"title.text": f"{title}: {name} "
+                     f"(all done at {result.stats['makespan_ms']} ms)"},
+                ],
+            }
+        )
+    fig.update_layout(
+        title={"text": f"{title}: {next(iter(results))} "
+               f"(all done at {first.stats['makespan_ms']} ms)"},
+        xaxis={"range": [0, end * 1.03]},
+        updatemenus=[
+            {
+                "buttons": buttons,
+                "direction": "down",
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.22,
+                "yanchor": "top",
+                "showactive": True,
+            }
+        ],
+        margin={"t": 90},
+    )
+    fig.add_annotation(
+        text=f"{label}:", x=1.0, xref="paper", xanchor="right", xshift=-150,
+        y=1.2, yref="paper", yanchor="top", showarrow=False,
+    )
+    return fig
+
+
+class ChoiceExplorer:
+    """Precomputed figures behind HTML drop-down menus: interactive without a kernel.
+
+    ``figures`` maps a tuple of choices (one per control, as strings) to a plotly
+    figure; ``controls`` lists ``(label, [choice, ...])`` in the same order.
+    The page draws the figure of the current choices with ``Plotly.react``.
+    Needs the book's vendored plotly.js; in JupyterLab use the live widget.
+    """
+
+    def __init__(self, figures: dict, controls: list, height: int = 420) -> None:
+        self.figures = figures
+        self.controls = controls
+        self.height = height
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        uid = uuid.uuid4().hex[:12]
+        specs = {"|".join(key): json.loads(fig.to_json()) for key, fig in self.figures.items()}
+        selects = []
+        for i, (label, choices) in enumerate(self.controls):
+            options = "".join(
+                f'<option value="{html.escape(c)}">{html.escape(c)}</option>' for c in choices
+            )
+            selects.append(
+                f'<label style="margin-right:1.2em">{html.escape(label)} '
+                f'<select class="khttpd-choice" data-index="{i}">{options}</select></label>'
+            )
+        draw = (
+            f"var box = document.getElementById('khttpd-exp-{uid}'); if (!box) return; "
+            f"var specs = {json.dumps(specs)}; "
+            "var gd = box.querySelector('.plotly-graph-div'); "
+            "var sel = box.querySelectorAll('select.khttpd-choice'); "
+            "var cfg = {responsive: true, displaylogo: false}; "
+            "var show = function () { var key = Array.prototype.map.call(sel, "
+            "function (s) { return s.value; }).join('|'); var sp = specs[key]; "
+            "if (sp) { Plotly.react(gd, sp.data, sp.layout, cfg); } }; "
+            "Array.prototype.forEach.call(sel, "
+            "function (s) { s.addEventListener('change', show); }); "
+            "show();"
+        )
+        body = (
+            f'<div id="khttpd-exp-{uid}" class="khttpd-explorer">'
+            f'<div class="khttpd-controls" style="margin-bottom:0.5em">{"".join(selects)}</div>'
+            f'<div class="plotly-graph-div khttpd-figure" '
+            f'style="height:{int(self.height)}px; width:100%;"></div></div>\n'
+            f"<script>{_LOADER % {'draw': draw}}</script>"
+        )
+        return {
+            "text/html": body,
+            "text/plain": f"<explorer over {', '.join(c[0] for c in self.controls)}: "
+            f"{len(self.figures)} precomputed figures>",
+        }
 
 
 # --- command line -----------------------------------------------------------------------
