@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from exercises.catalog import PACKAGE_DIR, Exercise
-from exercises.notebook import NOTEBOOK_NAME
+from exercises.notebook import NOTEBOOK_NAME, NotebookError
+from exercises.notebook import read as read_notebook
 
-DEFAULT_MEMORY_MB = 2048
+DEFAULT_MEMORY_MB = 4096
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
 TOKEN_ENV = "KHTTPD_GRADE_TOKEN"
@@ -210,6 +211,23 @@ def _describe(nodeid: str | None) -> str:
     return f" (in {nodeid.split('::', 1)[-1]})"
 
 
+_CAUSES = ("Fatal Python error", "MemoryError", "can't start new thread", "Segmentation fault")
+
+
+def _cause(log: Path) -> str:
+    """The first line of the log that says why a process died, if any (never test code)."""
+    try:
+        with log.open("rb") as stream:
+            head = stream.read(200_000).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    for line in head.splitlines():
+        for cause in _CAUSES:
+            if cause in line:
+                return ": " + line[line.index(cause):][:200]
+    return ""
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         with path.open("rb") as stream:
@@ -245,6 +263,12 @@ def grade_exercise(
     if notebook.stat().st_size > MAX_NOTEBOOK_BYTES:
         result.status = "error"
         result.note = f"{NOTEBOOK_NAME} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB"
+        return result
+
+    try:
+        read_notebook(notebook)
+    except NotebookError as exc:
+        result.status, result.note = "error", f"{NOTEBOOK_NAME} cannot be read: {exc}"
         return result
 
     control = Path(tempfile.mkdtemp(prefix="khttpd-grade-ctl-"))
@@ -302,7 +326,7 @@ def grade_exercise(
             how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
             if returncode == -signal.SIGXFSZ:
                 how += ": output larger than the file-size limit"
-            result.note = f"the grading process died ({how}){_describe(running)}"
+            result.note = f"the grading process died ({how}){_describe(running)}{_cause(log)}"
         elif returncode not in (0, 1):
             result.status = "error"
             result.note = f"pytest exit status {returncode}:\n{_tail(log)}"
@@ -310,8 +334,10 @@ def grade_exercise(
             result.score = _score(exercise, tests, result)
     finally:
         kill_tagged(token)
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.rmtree(control, ignore_errors=True)
+        if os.environ.get("KHTTPD_GRADE_KEEP"):
+            print(f"kept {control}", file=sys.stderr)
+        else:
+            shutil.rmtree(control, ignore_errors=True)
         result.seconds = time.monotonic() - started
     return result
 

@@ -1,0 +1,280 @@
+"""The exercise tooling end to end: release, grade a working copy, grade a class.
+
+Grading is process-heavy (one pytest and one Jupyter kernel per exercise), so
+one release is shared by the whole module and the class of five is graded
+once; the individual tests read that run's CSV, JSON and feedback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exercises.catalog import PACKAGE_DIR, check_points, discover
+from exercises.notebook import BEGIN, NOTEBOOK_NAME, read, write
+
+ROOT = PACKAGE_DIR.parent
+EXERCISES = [ex.name for ex in discover(PACKAGE_DIR)]
+POINTS = {ex.name: ex.total for ex in discover(PACKAGE_DIR)}
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("KHTTPD_STUDENT_ID", None)
+    return subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env,
+        timeout=timeout,
+    )
+
+
+def grade_json(*args: str | Path, timeout: float = 600) -> tuple[int, Any]:
+    proc = run("-m", "exercises.grade", *args, "--json", timeout=timeout)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def solve(copy: Path, name: str) -> None:
+    """Put the instructor's solution notebook of ``name`` into a released copy."""
+    shutil.copyfile(PACKAGE_DIR / name / NOTEBOOK_NAME, copy / "exercises" / name / NOTEBOOK_NAME)
+
+
+def sabotage(copy: Path, name: str, code: str) -> None:
+    """Replace the first solution cell of ``name``'s notebook in ``copy`` by ``code``."""
+    path = copy / "exercises" / name / NOTEBOOK_NAME
+    nb = read(PACKAGE_DIR / name / NOTEBOOK_NAME)
+    cell = next(c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", []))
+    cell["source"] = code
+    write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("release") / "khttpd-book-student"
+    proc = run("-m", "exercises.release", out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def copy_of(release: Path, dest: Path) -> Path:
+    shutil.copytree(release, dest)
+    return dest
+
+
+# --- the tree itself -------------------------------------------------------------------
+
+
+def test_points_tables_are_consistent_and_sum_to_100():
+    exercises = discover(PACKAGE_DIR)
+    assert check_points(exercises) == []
+    assert sum(ex.total for ex in exercises) == 100
+
+
+def test_source_tree_scores_full_marks():
+    started = time.monotonic()
+    code, result = grade_json()
+    took = time.monotonic() - started
+    failing = {e["name"]: e["note"] or [t["name"] for t in e["tests"] if t["outcome"] != "passed"]
+               for e in result["exercises"] if e["score"] != e["max"]}
+    assert (result["score"], result["max"]) == (100, 100), failing
+    assert code == 0
+    print(f"grading the source tree took {took:.1f} s")
+
+
+def test_text_report_has_lab0c_shape():
+    proc = run("-m", "exercises.grade", "--only", "02")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "---\t02-legacy-threads\t15/15" in lines
+    assert lines[-1] == "---\tTOTAL\t\t15/15"
+
+
+# --- release ---------------------------------------------------------------------------------
+
+
+def test_release_strips_solutions_and_hidden_tests(release: Path):
+    assert (release / "README.md").read_text().count("make grade") >= 1
+    assert not list(release.rglob("test_hidden.py"))
+    assert not (release / "tests").exists(), "the project's own tests grade solutions"
+    for name in EXERCISES:
+        text = (release / "exercises" / name / NOTEBOOK_NAME).read_text()
+        assert BEGIN not in text
+        if (PACKAGE_DIR / name / "test_hidden.py").exists():
+            assert "hidden_points" in (release / "exercises" / name / "points.toml").read_text()
+    nb = read(release / "exercises" / "01-response-bytes" / NOTEBOOK_NAME)
+    solution = [c for c in nb["cells"] if "solution" in c["metadata"].get("tags", [])]
+    assert solution and all(not c["outputs"] for c in solution)
+    assert all("NotImplementedError" in "".join(c["source"]) for c in solution)
+    assert "def build_response(status: int, body: bytes, keep_alive: bool) -> bytes:" in "".join(
+        solution[0]["source"]
+    ), "starter code keeps the signatures"
+
+
+def test_release_scores_zero(release: Path):
+    code, result = grade_json(release)
+    assert result["score"] == 0, [(e["name"], e["score"]) for e in result["exercises"]]
+    assert code == 1
+
+
+def test_release_refuses_a_non_empty_target(release: Path):
+    proc = run("-m", "exercises.release", release)
+    assert proc.returncode == 2 and "not empty" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_released_copy_grades_itself_with_public_tests(release: Path):
+    """A student's ``make grade`` runs the public tests shipped in their copy."""
+    env = dict(os.environ, KHTTPD_STUDENT_ID="someone")
+    proc = subprocess.run(
+        [sys.executable, "-m", "exercises.grade", "--only", "01"], cwd=release, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "public tests" in proc.stdout
+    assert "hidden test" not in proc.stdout, "a release has no hidden tests to report"
+
+
+# --- robustness ----------------------------------------------------------------------------
+
+
+def test_infinite_loop_costs_only_that_exercise(release: Path, tmp_path: Path):
+    copy = copy_of(release, tmp_path / "looper")
+    sabotage(copy, "01-response-bytes", "while True:\n    pass\n")
+    solve(copy, "02-legacy-threads")
+    started = time.monotonic()
+    code, result = grade_json(copy, "--only", "01", "--only", "02", "--timeout", "12")
+    took = time.monotonic() - started
+    by_name = {e["name"]: e for e in result["exercises"]}
+    assert by_name["01-response-bytes"]["score"] == 0
+    assert by_name["01-response-bytes"]["status"] == "timeout"
+    assert "time limit" in by_name["01-response-bytes"]["note"]
+    assert by_name["02-legacy-threads"]["score"] == 15
+    assert code == 1
+    assert took < 12 + 40, f"the run took {took:.0f} s"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["/nonexistent/dir"], "no such directory"),
+        (["tests"], "not a working copy"),
+        (["--class", "/nonexistent/dir", "--out", "x.csv"], "no such directory"),
+        (["--class", "tests", "--out", "x.csv"], "no submissions"),
+        (["--only", "99-nothing"], "no exercise matches"),
+    ],
+)
+def test_bad_input_exits_2_without_traceback(args: list[str], message: str):
+    proc = run("-m", "exercises.grade", *args, timeout=120)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- a class of five --------------------------------------------------------------------------
+
+TRIVIAL_TESTS = "def test_everything_passes():\n    assert True\n"
+
+EXPECTED = {
+    # student: (scores by exercise, note fragments)
+    "alice": ({name: POINTS[name] for name in EXERCISES}, []),
+    "bob": ({}, []),
+    "carol": ({"02-legacy-threads": 15}, []),
+    "dave": ({"01-response-bytes": 15}, ["03-cm-rules: error"]),
+    "erin": ({"03-cm-rules": 20}, ["04-convert-server: crashed"]),
+}
+
+
+@pytest.fixture(scope="module")
+def graded_class(release: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Five submissions: all solved, untouched, tests 'fixed', broken JSON, a crash."""
+    root = tmp_path_factory.mktemp("class")
+    subs = root / "submissions"
+    subs.mkdir()
+    alice = copy_of(release, subs / "alice")
+    for name in EXERCISES:
+        solve(alice, name)
+    copy_of(release, subs / "bob")
+    carol = copy_of(release, subs / "carol")
+    solve(carol, "02-legacy-threads")
+    (carol / "exercises" / "01-response-bytes" / "test_public.py").write_text(TRIVIAL_TESTS)
+    (carol / "exercises" / "01-response-bytes" / "conftest.py").write_text(
+        "import pytest\n\n@pytest.fixture\ndef student():\n    return None\n"
+    )
+    dave = copy_of(release, subs / "dave")
+    solve(dave, "01-response-bytes")
+    (dave / "exercises" / "03-cm-rules" / NOTEBOOK_NAME).write_text("{ this is not json")
+    erin = copy_of(release, subs / "erin")
+    solve(erin, "03-cm-rules")
+    sabotage(erin, "04-convert-server", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    (subs / "stray-file.txt").write_text("not a submission directory")
+    out, feedback = root / "gradebook.csv", root / "feedback"
+    started = time.monotonic()
+    proc = run("-m", "exercises.grade", "--class", subs, "--out", out, "--feedback", feedback)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    with out.open() as stream:
+        rows = list(csv.DictReader(stream))
+    return {"rows": rows, "feedback": feedback, "stderr": proc.stderr, "seconds": took}
+
+
+def test_class_gradebook_matches_expectations(graded_class: dict[str, Any]):
+    rows = {row["student"]: row for row in graded_class["rows"]}
+    assert sorted(rows) == sorted(EXPECTED)
+    for student, (scores, notes) in EXPECTED.items():
+        row = rows[student]
+        got = {name: int(row[name]) for name in EXERCISES}
+        want = {name: scores.get(name, 0) for name in EXERCISES}
+        assert got == want, (student, row)
+        assert int(row["total"]) == sum(want.values())
+        for fragment in notes:
+            assert fragment in row["notes"], (student, row["notes"])
+        if not notes:
+            assert row["notes"] == "", (student, row["notes"])
+    assert list(graded_class["rows"][0])[:1] == ["student"]
+    assert list(graded_class["rows"][0])[-2:] == ["total", "notes"]
+    print(f"class of 5 graded in {graded_class['seconds']:.1f} s")
+
+
+def test_class_one_solved_exercise_scores_exactly_its_points(graded_class: dict[str, Any]):
+    carol = next(r for r in graded_class["rows"] if r["student"] == "carol")
+    assert int(carol["total"]) == POINTS["02-legacy-threads"]
+
+
+def test_class_edited_tests_change_nothing(graded_class: dict[str, Any]):
+    carol = next(r for r in graded_class["rows"] if r["student"] == "carol")
+    assert int(carol["01-response-bytes"]) == 0
+
+
+def test_class_feedback_names_failures_without_hidden_code(graded_class: dict[str, Any]):
+    feedback: Path = graded_class["feedback"]
+    assert sorted(p.stem for p in feedback.glob("*.md")) == sorted(EXPECTED)
+    bob = (feedback / "bob.md").read_text()
+    assert "test_200_close_is_byte_exact" in bob
+    assert "NotImplementedError" in bob
+    assert "hidden test" in bob
+    hidden_source = (PACKAGE_DIR / "02-legacy-threads" / "test_hidden.py").read_text()
+    for line in hidden_source.splitlines():
+        if len(line.strip()) > 25 and not line.strip().startswith(('"', "assert", "f\"")):
+            assert line.strip() not in bob, f"feedback quotes hidden test code: {line.strip()}"
+    erin = (feedback / "erin.md").read_text()
+    assert "crashed" in erin and "04-convert-server" in erin
+    dave = (feedback / "dave.md").read_text()
+    assert "cannot be read" in dave
+    alice = (feedback / "alice.md").read_text()
+    assert "**Total: 100/100**" in alice
+
+
+def test_class_run_shows_progress(graded_class: dict[str, Any]):
+    stderr = graded_class["stderr"]
+    assert "grading 5 submissions" in stderr
+    assert "30/30" in stderr
