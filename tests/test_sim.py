@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,15 @@ import pytest
 from khttpd_py.sim import (
     Simulator,
     SpecError,
+    WorkSpec,
+    WqSpec,
     build_scenario,
     max_mt_workqueues,
     pid_budget,
     simulate,
 )
 from khttpd_py.sim.cli import main
+from khttpd_py.sim.spec import parse_phases, parse_wq_flags
 from khttpd_py.workqueue import policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -532,3 +537,72 @@ def test_gantt_plotly_figure() -> None:
 
     fig = gantt_plotly(simulate("khttpd"))
     assert type(fig).__name__ == "Figure" and len(fig.data) >= 2
+
+
+# --- invariants over many random problems ---------------------------------------------------
+FUZZ_FLAGS = ["bound", "cpu_intensive", "highpri", "unbound", "ordered",
+              "highpri,cpu_intensive", "unbound,highpri", "mem_reclaim"]
+
+
+def fuzz_problem(seed: int) -> tuple[int, list[WqSpec], list[WorkSpec]]:
+    rng = random.Random(seed)
+    cpus = rng.randint(1, 4)
+    wqs = [WqSpec(f"q{i}", parse_wq_flags(rng.choice(FUZZ_FLAGS)), rng.choice([0, 1, 2, 3]))
+           for i in range(rng.randint(1, 4))]
+    works = []
+    for i in range(rng.randint(1, 20)):
+        phases = ",".join(f"{'burn' if p % 2 == 0 else 'sleep'}{rng.choice([0.5, 1, 2, 7])}"
+                          for p in range(rng.randint(1, 5)))
+        works.append(WorkSpec(f"w{i}", parse_phases(phases), rng.choice(wqs).name,
+                              rng.randrange(cpus), rng.choice([0, 0, rng.randint(1, 20)]) * 1000))
+    works.sort(key=lambda w: w.at)
+    return cpus, wqs, works
+
+
+@pytest.mark.parametrize("model", ["cmwq", "legacy-mt", "legacy-st"])
+def test_invariants_hold_on_random_problems(model: str) -> None:
+    """A CPU burns one item at a time; a worker runs one item at a time; every item goes
+    start, (sleep, wake)*, finish, not before it was queued; (cmwq) at most max_active
+    items of a wq run per CPU (per system if unbound), and ordered wqs run in queue order."""
+    for seed in range(120):
+        cpus, wqs, works = fuzz_problem(seed)
+        r = simulate(works, wqs=wqs, cpus=cpus, model=model)
+        assert r.stats["finished"] == len(works), seed
+        spans: dict[int | None, list[tuple]] = defaultdict(list)
+        for s in r.segments:
+            if s.kind == "burn":
+                spans[s.cpu].append((s.start, s.end))
+        for cpu_spans in spans.values():
+            cpu_spans.sort()
+            for (_, end), (start, _) in zip(cpu_spans, cpu_spans[1:], strict=False):
+                assert end <= start, seed
+        running: dict[str, str] = {}
+        kinds: dict[str, list[str]] = defaultdict(list)
+        active: dict[tuple, int] = defaultdict(int)
+        spec = {w.name: w for w in works}
+        wq_of = {q.name: q for q in wqs}
+        for e in r.events:
+            kinds[e.work].append(e.event)
+            q = wq_of[spec[e.work].wq]
+            key = (q.name, None if q.flags & policy.WQ_UNBOUND else spec[e.work].cpu)
+            limit = 1 if q.ordered else policy.clamp_max_active(q.max_active, q.name)[0]
+            if e.event == "start":
+                assert e.worker not in running, seed
+                assert e.t * 1000 >= spec[e.work].at, seed
+                running[e.worker] = e.work
+                active[key] += 1
+                if model == "cmwq":
+                    assert active[key] <= limit, (seed, key)
+            elif e.event == "finish":
+                assert running.pop(e.worker) == e.work
+                active[key] -= 1
+        for seq in kinds.values():
+            middle = seq[1:-1]
+            assert seq[0] == "start" and seq[-1] == "finish", seed
+            assert middle == ["sleep", "wake"] * (len(middle) // 2), seed
+        if model == "cmwq":
+            for q in wqs:
+                if q.ordered:
+                    mine = [w.name for w in works if w.wq == q.name]
+                    assert [n for n in r.order("start") if n in mine] == mine, seed
+

@@ -174,6 +174,8 @@ class Simulator:
         self.seq = 0
         self.heap: list[tuple[int, int, int, Any, Any]] = []
         self.live = 0  # heap events other than cool-down ends: what can still make progress
+        self.cooling: set[Task] = set()  # managers waiting out CREATE_COOLDOWN
+        self.stuck: set[Task] = set()  # ... of which retried in vain with nothing else going on
         self.stalled_at: int | None = None
         self.cpus = [Cpu(i) for i in range(scenario.cpus)]
         self.idle_cpus = list(range(scenario.cpus))  # a heap, with stale entries
@@ -396,24 +398,37 @@ class Simulator:
         heap = self.heap
         total = len(self.works)
         pop = heapq.heappop
+        cooling, stuck = self.cooling, self.stuck
         while heap:
             t, cls, _seq, obj, value = pop(heap)
-            if value is COOLED:
+            cooled = value is COOLED
+            if cooled:
                 if self.finished == total:
                     continue  # every item is done: the manager's retry changes nothing
-                if self.live == 0:
-                    # Only cool-downs are left: no item can finish, no worker can die,
-                    # so every retry would fail again.  Stop instead of looping forever.
-                    self.clock = self.stalled_at = t
-                    self._report_stall()
-                    break
+                cooling.discard(obj)
                 value = None
             else:
                 self.live -= 1
+                if stuck:
+                    stuck.clear()  # something else happened: retries may fare differently
             if cls == REAP and self.finished == total:
                 continue  # the run is over; idle workers outliving it are not reaped
             self.clock = t
             handlers[cls](obj, value)
+            if cooled and self.live == 0:
+                # Nothing but cool-downs left.  Once every cooling manager has retried
+                # and failed with nothing else happening in between, no item can finish
+                # and no worker can die, so every further retry fails the same way:
+                # stop instead of looping forever.
+                if obj in cooling:
+                    stuck.add(obj)
+                if cooling and cooling <= stuck:
+                    self.stalled_at = t
+                    break
+        if self.finished < total:
+            if self.stalled_at is None:
+                self.stalled_at = self.clock
+            self._report_stall()
         return self._result()
 
     def _report_stall(self) -> None:
@@ -467,6 +482,7 @@ class Simulator:
                 return
             if kind == policy.COOLDOWN:
                 task.state = COOLING
+                self.cooling.add(task)
                 self._push(
                     self.clock + round(action[1] * 1000 * US_PER_MS), CONTINUE, task, COOLED
                 )
@@ -477,9 +493,12 @@ class Simulator:
                 return
             raise RuntimeError(f"policy yielded an unknown action {action!r}")
 
+    def _can_create(self) -> bool:
+        return self.max_threads is None or self.threads_alive < self.max_threads
+
     def _create(self, info: PoolInfo) -> policy.Worker | None:
         """The manager asks for a kworker; fails only past ``max_threads`` (PIDs run out)."""
-        if self.max_threads is not None and self.threads_alive >= self.max_threads:
+        if not self._can_create():
             self.failed_creates += 1
             return None
         task = self._spawn(info)
