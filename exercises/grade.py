@@ -15,6 +15,7 @@ Exit status: single mode 0 only at full marks (of what this tree can award),
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import os
@@ -252,6 +253,34 @@ def format_feedback(result: SubmissionResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
+    """The result in the shape GitHub Classroom's autograding reporter reads.
+
+    One "test" per exercise (its score, pass only at full marks, the failing
+    tests as message); ``max_score`` is what this tree can award, i.e. the
+    public tests in a student's repository.
+    """
+    tests = []
+    for res in result.results:
+        failing = [t.name for t in res.tests if not t.passed and t.kind != "nbval"]
+        message = res.note or ("failing: " + ", ".join(failing) if failing else "")
+        tests.append({
+            "name": f"{res.name}: {res.title}",
+            "status": "pass" if res.score == res.reachable else "fail",
+            "score": res.score,
+            "max_score": res.reachable,
+            "message": message[:1000],
+            "line_no": 0,
+            "execution_time": f"{res.seconds:.1f}s",
+        })
+    return {
+        "version": 1,
+        "status": "pass" if result.score == result.reachable else "fail",
+        "max_score": result.reachable,
+        "tests": tests,
+    }
+
+
 def write_gradebook(path: Path, results: list[SubmissionResult], exercises: list[Exercise]) -> None:
     """One row per student: id, each exercise's score, total, notes (timeouts, crashes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +308,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="grade only this exercise (repeatable; a prefix like 03 works)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--classroom-output", type=Path, metavar="FILE",
+                        help="append result=<base64 JSON> for GitHub Classroom's reporter to FILE "
+                        "(e.g. $GITHUB_OUTPUT)")
     parser.add_argument("--class", dest="class_dir", type=Path, metavar="SUBMISSIONS",
                         help="grade every submission directory in SUBMISSIONS")
     parser.add_argument("--out", type=Path, help="class mode: gradebook CSV to write")
@@ -345,6 +377,8 @@ def _options(args: argparse.Namespace) -> Options:
 def _main_single(args: argparse.Namespace) -> int:
     if args.out or args.feedback:
         raise UsageError("--out and --feedback go with --class")
+    if args.classroom_output is not None and args.class_dir is not None:
+        raise UsageError("--classroom-output grades one repository, not a class")
     target = args.dir if args.dir is not None else PACKAGE_DIR.parent
     if not target.is_dir():
         raise UsageError(f"{target}: no such directory")
@@ -361,6 +395,10 @@ def _main_single(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(format_text(result, exercises))
+    if args.classroom_output is not None:
+        payload = json.dumps(classroom_payload(result)).encode()
+        with args.classroom_output.open("a", encoding="utf-8") as stream:
+            stream.write(f"result={base64.b64encode(payload).decode()}\n")
     return 0 if result.score == result.reachable else 1
 
 
