@@ -600,7 +600,10 @@ class WorkerPool:
                 owner.scheduled.append((work, item_pwq))
                 continue
             item_pwq.stats.rescued += 1
-            self.process_one_work_begin(rescuer, work, item_pwq)
-            cpu_time = yield (RUN, work, item_pwq)
-            self.process_one_work_end(rescuer, work, item_pwq, float(cpu_time or 0.0))
+            # Through rescuer.scheduled, as the kernel does: while the rescuer runs
+            # an item it is in busy_hash, so a kworker that pops a requeue of that
+            # item punts it onto rescuer.scheduled (assign_work); only
+            # process_scheduled_works runs such punted items.
+            rescuer.scheduled.append((work, item_pwq))
+            yield from self.process_scheduled_works(rescuer)
         self.kick_pool()
