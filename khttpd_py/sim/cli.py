@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import textwrap
 from typing import NoReturn
 
 from khttpd_py.sim import build_scenario
@@ -49,6 +50,13 @@ with a warning
 
 models:
 """ + "\n".join(f"  {name:<10} {text}" for name, text in MODELS.items()) + f"""
+
+timing rules (those of workqueue.rst's examples):
+  a CPU burns one item at a time, first come first served, no preemption (highpri items
+  queue ahead of normal ones); bound items burn on their pool's CPU, unbound ones on any
+  idle CPU; queueing, waking and creating workers take no time; a cmwq pool starts with
+  one idle kworker (each CPU has a normal and a highpri pool); simultaneous events go:
+  burns ending, sleeps ending, items queued, workers continuing, in the order they arose.
 
 examples:
   {PROG} --scenario doc-c            predict scenario C of workqueue.rst
@@ -204,8 +212,9 @@ def _max_active_text(requested: int, model: str, ordered: bool) -> str:
 def problem_text(scenario: Scenario) -> str:
     """The problem statement: model, CPUs, workqueues and items."""
     cpus = f"{scenario.cpus} CPU{'s' if scenario.cpus > 1 else ''}"
-    lines = [f"Problem {scenario.name}" + (f": {scenario.description}" if scenario.description
-                                              else "")]
+    title = f"Problem {scenario.name}" + (f": {scenario.description}" if scenario.description
+                                          else "")
+    lines = textwrap.wrap(title, 92, subsequent_indent="  ")
     lines.append(f"Model: {scenario.model} ({MODELS[scenario.model]}), {cpus}")
     if scenario.model != "cmwq":
         lines.append("  (legacy models ignore workqueue flags; each thread runs one item at a "

@@ -119,7 +119,7 @@ def khttpd() -> Scenario:
         wqs=[WqSpec("khttpd", parse_wq_flags("unbound"), 0)],
         works=works,
         description=(
-            f"khttpd: the accept daemon on CPU 0 queues one work item per connection "
+            f"the accept daemon on CPU 0 queues one work item per connection "
             f"({KHTTPD_CONNECTIONS} connections, one every {KHTTPD_SPACING_US / US_PER_MS} ms); "
             "each burns 2 ms per request and sleeps 10 ms waiting for the client's next one. "
             "The workqueue is WQ_UNBOUND as in the seed's commit; rerun with --flags bound "
