@@ -79,7 +79,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import datetime
 import json
 import os
@@ -151,10 +150,6 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def _set_pdeathsig() -> None:
-    """In the child before exec: die with SIGKILL if the bench dies, so nothing is orphaned."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 # --------------------------------------------------------------------------- servers
@@ -184,8 +179,8 @@ class ServerProcess:
         """Start the process and return once it answers a GET (or raise RuntimeError)."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            self.spec.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True, preexec_fn=_set_pdeathsig, env=env,
+            htstress.die_with_parent(self.spec.argv), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env,
             cwd=Path(__file__).resolve().parent.parent,
         )
         threading.Thread(target=self._drain, daemon=True).start()
@@ -229,7 +224,11 @@ class ServerProcess:
         self.window_peak = proc_status(self.proc.pid).get("Threads", 0) if self.proc else 0
 
     def stop(self) -> None:
-        """SIGINT (the server's Ctrl-C), then SIGTERM, then SIGKILL of its whole group."""
+        """SIGINT (the server's Ctrl-C), then SIGTERM, then SIGKILL of its whole group.
+
+        The group is only signalled while its leader (the server) is alive, so a
+        reused PID can never turn this into a signal to someone else's processes.
+        """
         if self.proc is None:
             return
         final = proc_status(self.proc.pid)
@@ -242,8 +241,6 @@ class ServerProcess:
                 os.killpg(self.proc.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # anything the server itself spawned
 
 
 def wait_until_ready(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:

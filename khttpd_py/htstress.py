@@ -500,6 +500,26 @@ def _receive(pipe, procs, deadline: float):
 # --------------------------------------------------------------------------- C engine
 
 
+_PDEATHSIG_SHIM = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
+    "if os.getppid() == 1: sys.exit(1)\n"           # the parent died before prctl
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
+def die_with_parent(argv: list[str] | tuple[str, ...]) -> list[str]:
+    """``argv`` wrapped so the kernel SIGKILLs the program when its parent dies.
+
+    A small Python shim sets ``PR_SET_PDEATHSIG`` and then execs the
+    program: the PID stays the same and the death signal survives ``exec``, so
+    even ``kill -9`` of the bench or of this tool leaves no load generator or
+    server running.  A shim rather than ``preexec_fn``, which is unsafe once
+    the parent has threads.
+    """
+    return [sys.executable, "-c", _PDEATHSIG_SHIM, *argv]
+
+
 def c_tool(path: Path | None = None) -> Path | None:
     """The compiled htstress if it exists and is executable, else None."""
     candidate = path or C_TOOL
@@ -520,7 +540,8 @@ def _run_c(tool: Path, url: str, requests: int, concurrency: int, threads: int,
     """Run the C tool; on the duration bound send SIGINT (it then prints its block)."""
     cmd = [str(tool), "-n", str(requests), "-c", str(concurrency), "-t", str(threads)]
     cmd += (["-k"] if keep_alive else []) + extra + [url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(die_with_parent(cmd), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     timed_out = interrupted = False
     try:
         out, err = proc.communicate(timeout=duration or None)

@@ -151,7 +151,9 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def test_ctrl_c_leaves_no_server_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_no_server_outlives_the_bench(tmp_path: Path, sig: int, status: int) -> None:
+    """Ctrl-C stops the servers; even kill -9 of the bench does (PR_SET_PDEATHSIG)."""
     cmd = [sys.executable, "-m", "khttpd_py", "bench", "--servers", "asyncio,thread",
            "-n", "1000000", "-c", "10", "--engine", "python", "--run-seconds", "30",
            "--no-progress", "--out", str(tmp_path)]
@@ -165,13 +167,16 @@ def test_ctrl_c_leaves_no_server_behind(tmp_path: Path) -> None:
             kids = _children(proc.pid)
         assert len(kids) >= 2, "the bench did not start its servers"
         time.sleep(1.0)  # servers up, load running
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, sig)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert not any(_alive(pid) for pid in kids)
+    assert proc.returncode == status, err
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in kids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in kids), "a server outlived the bench"
 
 
 def test_cli_rejects_bad_arguments(capsys) -> None:
