@@ -1,4 +1,4 @@
-"""Kernel-thread primitives on Python threads: ``kthread_run``, ``kthread_should_stop``, ``kthread_stop``.
+"""Kernel threads on Python threads: ``kthread_run``, ``kthread_should_stop``, ``kthread_stop``.
 
 A kernel thread is never killed from outside.  ``kthread_stop`` only raises a
 flag and wakes the thread; the thread's loop polls ``kthread_should_stop()``

@@ -18,26 +18,7 @@ import pytest
 from khttpd_py.server import KHttpd
 
 
-def _workqueue_importable() -> bool:
-    try:
-        import khttpd_py.workqueue  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-MODES = [
-    "thread",
-    pytest.param(
-        "cmwq",
-        marks=pytest.mark.skipif(
-            not _workqueue_importable(), reason="khttpd_py.workqueue is not importable yet"
-        ),
-    ),
-]
-
-
-@pytest.fixture(params=MODES)
+@pytest.fixture(params=["thread", "cmwq"])
 def mode(request: pytest.FixtureRequest) -> str:
     """Each server test runs once per worker mode; the wire bytes must not differ."""
     return request.param
@@ -99,6 +80,17 @@ def read_response(sock: socket.socket, head_only: bool = False) -> bytes:
     return head + b"\r\n\r\n" + rest
 
 
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes (several pipelined responses, say), or ConnectionError."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(data)} of {size} bytes")
+        data += chunk
+    return data
+
+
 def read_until_close(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection."""
     chunks = []
@@ -158,6 +150,7 @@ def helpers() -> object:
     class Helpers:
         connect = staticmethod(connect)
         read_response = staticmethod(read_response)
+        read_exactly = staticmethod(read_exactly)
         read_until_close = staticmethod(read_until_close)
         is_closed = staticmethod(is_closed)
         wait_for = staticmethod(wait_for)
