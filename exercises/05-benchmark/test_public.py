@@ -36,6 +36,8 @@ def test_report_is_whole_and_consistent(report):
     assert not problems, "the report is not consistent: " + "; ".join(problems[:5])
     assert report["load"]["requests"] >= 1000, "use at least 1000 requests per run"
     assert report["load"]["warmup_rounds"] >= 1, "keep the warm-up round"
+    assert report.get("created") != SAMPLE["created"], (
+        "that is the sample report shipped with the exercise; run the bench yourself")
 
 
 @pytest.mark.points(1)
