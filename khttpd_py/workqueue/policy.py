@@ -606,4 +606,11 @@ class WorkerPool:
             # process_scheduled_works runs such punted items.
             rescuer.scheduled.append((work, item_pwq))
             yield from self.process_scheduled_works(rescuer)
+        # As rescuer_thread() does: items activated meanwhile (as these retired) or
+        # chained would otherwise wait for the next failed creation; if the pool still
+        # cannot get a worker, put the pwq back on the mayday list.
+        if mine and pwq.nr_active and self.need_to_create_worker() and not pwq.mayday_queued:
+            pwq.mayday_queued = True
+            if self.on_mayday is not None:
+                self.on_mayday(pwq)
         self.kick_pool()
