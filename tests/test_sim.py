@@ -486,6 +486,15 @@ def test_mem_reclaim_rescuer_guarantees_progress() -> None:
     assert plenty.doc_text() == DOC_TEXT["doc-b"] and plenty.stats["rescued"] == 0
 
 
+def test_rescuer_takes_items_activated_while_it_worked_back_to_back() -> None:
+    """max_active 2: w2 is activated when w0 retires on the rescuer.  As rescuer_thread()
+    does, the rescuer puts the pwq back on its mayday list and runs w2 right after w1,
+    instead of leaving it for the manager's next failed creation a second later."""
+    r = simulate("doc-c", flags="mem_reclaim", max_threads=3)
+    assert r.start_time("w2") == 35 and r.worker_of("w2") == "kworker/R-q0"
+    assert r.stats["rescued"] == 3 and r.stats["maydays"] == 1
+
+
 def test_idle_workers_are_reaped_after_300_s() -> None:
     """Invariant 11: keep two idle (and a quarter of busy) workers, reap the rest after 300 s."""
     sc = build_scenario(["w=burn1,sleep10:n=6", "late=burn1:at=400000"])
