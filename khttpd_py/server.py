@@ -257,6 +257,7 @@ class KHttpd:
         self._tasks_reap_at = 64
         self._started = False
         self._finished = False
+        self._last_accept_report = 0.0
 
     # -- properties -------------------------------------------------------------
 
@@ -381,8 +382,6 @@ class KHttpd:
         self.free_work()
         return 0
 
-    _last_accept_report = 0.0
-
     def _accept_error(self, exc: OSError) -> None:
         """Report an ``accept`` failure (at most once a second) and back off if resource-bound."""
         now = time.monotonic()
@@ -461,7 +460,9 @@ class KHttpd:
 
         Leave when ``recv`` returns nothing (peer closed, or ``stop()`` shut the
         socket down), on any socket error (reset, receive timeout), when a
-        response closes the connection, or when the server stops.  Then take
+        response closes the connection, or when the server stops (the seed's
+        ``daemon.is_stopped``; upstream's thread mode polls
+        ``kthread_should_stop()`` instead, which ``stop()`` also sets).  Then take
         the entry off the list and only then shut down and close the socket.
         Pipelined responses produced by one chunk go out in one ``send``.
         """
@@ -568,7 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def _stop_signals(event: threading.Event) -> Iterator[None]:
-    """Let SIGINT and SIGTERM set ``event`` while the server runs; restore them after."""
+    """Let SIGINT and SIGTERM set ``event`` while the server runs; restore them after.
+
+    ``Event.wait`` in the main thread is interrupted by a signal, runs the
+    handler and sees the event set, so no polling is needed.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -640,9 +645,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_banner(server, stats)
         started = time.monotonic()
         stop.wait()
-        if stats is not None:
-            stats.stop()
-        server.stop()
+    # Default handlers again: a second Ctrl-C interrupts a stop that hangs.
+    if stats is not None:
+        stats.stop()
+    server.stop()
     stats = server.stats()
     print(f"khttpd: stopped after {time.monotonic() - started:.1f} s: "
           f"{stats['accepted']} connections, {stats['requests_served']} requests", flush=True)
