@@ -26,7 +26,13 @@ exactly, including the order of simultaneous events):
   "finish" when its last phase ends.  A finish right after a sleep needs no
   CPU (the doc's "wakes up and finishes").
 * Boot: every cmwq pool starts with one idle kworker, as the kernel's are;
-  a legacy workqueue starts with its dedicated thread(s).
+  a legacy workqueue starts with its dedicated thread(s), a WQ_MEM_RECLAIM one
+  with its rescuer.  Unbound workqueues live on one NUMA node: their max_active
+  is system-wide, in one pwq.
+* ``max_threads`` makes worker creation fail, as when PIDs run out: managers
+  cool down ``CREATE_COOLDOWN`` (1 s) and send maydays to rescuers.  If every
+  cooling manager has retried in vain with nothing else left to happen, the run
+  stops with a warning instead of retrying forever.
 """
 
 from __future__ import annotations
@@ -81,10 +87,8 @@ class SimWork(policy.WorkItem):
         self.prio = NORMAL_PRIO
         self.last_cpu: int | None = None
         self.queued_at = 0
-        self.started_at = 0
         self.phase_began = 0
         self.burned = 0
-        self.finished = False
 
 
 class Task:
@@ -136,7 +140,6 @@ class PoolInfo:
     prio: int
     legacy_name: str | None = None  # thread name of a legacy workqueue's worker
     reap_armed: bool = False
-    boot_workers: int = 0
 
 
 @dataclass
@@ -245,7 +248,6 @@ class Simulator:
     def _boot_worker(self, info: PoolInfo) -> None:
         """The worker a pool has from the start; it runs its loop once and parks idle."""
         task = self._spawn(info, boot=True)
-        info.boot_workers += 1
         self._step(task, None)
 
     def _boot(self) -> None:
@@ -516,7 +518,6 @@ class Simulator:
         """``process_one_work`` called the function: report the start, run phase 0."""
         work.task = task
         work.worker_name = task.name
-        work.started_at = self.clock
         self.in_flight += 1
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
@@ -532,7 +533,6 @@ class Simulator:
         work.phase_began = self.clock
         if work.index == len(work.phases):
             self._emit(work, "finish")
-            work.finished = True
             self.finished += 1
             self.in_flight -= 1
             self.makespan = self.clock
