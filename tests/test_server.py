@@ -557,8 +557,9 @@ def test_cli_serves_then_stops_cleanly_on_signal(mode: str, sig: signal.Signals)
         assert "serving http://127.0.0.1:" in banner, banner + proc.stderr.read()
         port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
         assert exchange(port, GET_10) == OK_CLOSE
-        idle = socket.create_connection(("127.0.0.1", port))
-        time.sleep(0.05)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle.sendall(GET_11)  # answered, so surely accepted; then it stays open, idle
+        assert idle.recv(4096) == OK_KEEPALIVE
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=10)
         idle.close()
@@ -566,7 +567,7 @@ def test_cli_serves_then_stops_cleanly_on_signal(mode: str, sig: signal.Signals)
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, err
-    assert "stopped" in out and "2 connections, 1 requests" in out
+    assert "stopped" in out and "2 connections, 2 requests" in out
     assert "Traceback" not in err
 
 
