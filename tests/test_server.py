@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +55,122 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
+# -- fixtures and client helpers --------------------------------------------------------
+
+
+@pytest.fixture(params=["thread", "cmwq"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each server test runs once per worker mode; the wire bytes must not differ."""
+    return request.param
+
+
+@pytest.fixture
+def make_server(mode: str) -> Iterator[Callable[..., KHttpd]]:
+    """Start servers on 127.0.0.1 and an ephemeral port; stop whatever is left at teardown."""
+    servers: list[KHttpd] = []
+
+    def start(**kwargs: object) -> KHttpd:
+        kwargs.setdefault("host", "127.0.0.1")
+        kwargs.setdefault("port", 0)
+        kwargs.setdefault("mode", mode)
+        server = KHttpd(**kwargs).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server: Callable[..., KHttpd]) -> KHttpd:
+    """One server with default settings in the current mode."""
+    return make_server()
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    """A client socket to 127.0.0.1:port whose reads fail instead of hanging."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return sock
+
+
+def read_response(sock: socket.socket, head_only: bool = False) -> bytes:
+    """Read one response, framed by its Content-Length; return its exact bytes."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError(f"connection closed after {data!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if head_only:
+        length = 0
+    while len(rest) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("connection closed inside the body")
+        rest += chunk
+    if len(rest) > length:
+        raise AssertionError(f"{len(rest) - length} stray bytes after the body: {rest[length:]!r}")
+    return head + b"\r\n\r\n" + rest
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes (several pipelined responses, say), or ConnectionError."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError(f"connection closed after {len(data)} of {size} bytes")
+        data += chunk
+    return data
+
+
+def read_until_close(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def is_closed(sock: socket.socket, wait: float = 2.0) -> bool:
+    """True if the server closed the connection (EOF or reset) within ``wait`` seconds."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return predicate()
+        time.sleep(0.005)
+    return True
+
+
+def open_fds() -> int:
+    """How many file descriptors this process holds now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def thread_names() -> list[str]:
+    """Names of the threads alive now, sorted, for leak reports."""
+    return sorted(t.name for t in threading.enumerate())
+
+
+
 # -- wire bytes ------------------------------------------------------------------------
 
 
@@ -85,62 +201,62 @@ def test_request_trickling_in_byte_by_byte(server: KHttpd) -> None:
 # -- keep-alive ----------------------------------------------------------------------------
 
 
-def test_http11_stays_open_until_connection_close(server: KHttpd, helpers: type) -> None:
-    with helpers.connect(server.port) as sock:
+def test_http11_stays_open_until_connection_close(server: KHttpd) -> None:
+    with connect(server.port) as sock:
         for _ in range(3):
             sock.sendall(GET_11)
-            assert helpers.read_response(sock) == OK_KEEPALIVE
+            assert read_response(sock) == OK_KEEPALIVE
         sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
-        assert helpers.read_response(sock) == NOT_IMPLEMENTED_CLOSE.replace(
+        assert read_response(sock) == NOT_IMPLEMENTED_CLOSE.replace(
             b"Connection: Close", b"Connection: Keep-Alive"
         )
         sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-        assert helpers.read_response(sock) == OK_CLOSE
-        assert helpers.is_closed(sock)
+        assert read_response(sock) == OK_CLOSE
+        assert is_closed(sock)
 
 
-def test_http10_closes_unless_it_asks_for_keep_alive(server: KHttpd, helpers: type) -> None:
-    with helpers.connect(server.port) as sock:
+def test_http10_closes_unless_it_asks_for_keep_alive(server: KHttpd) -> None:
+    with connect(server.port) as sock:
         sock.sendall(GET_10)
-        assert helpers.read_response(sock) == OK_CLOSE
-        assert helpers.is_closed(sock)
-    with helpers.connect(server.port) as sock:
+        assert read_response(sock) == OK_CLOSE
+        assert is_closed(sock)
+    with connect(server.port) as sock:
         for _ in range(2):
             sock.sendall(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-            assert helpers.read_response(sock) == OK_KEEPALIVE
-        assert not helpers.is_closed(sock, wait=0.2)
+            assert read_response(sock) == OK_KEEPALIVE
+        assert not is_closed(sock, wait=0.2)
 
 
-def test_head_on_a_kept_alive_connection(server: KHttpd, helpers: type) -> None:
+def test_head_on_a_kept_alive_connection(server: KHttpd) -> None:
     """A HEAD answer announces 12 bytes it does not send; the next answer must follow at once."""
-    with helpers.connect(server.port) as sock:
+    with connect(server.port) as sock:
         sock.sendall(b"HEAD / HTTP/1.1\r\n\r\n")
-        head = helpers.read_response(sock, head_only=True)
+        head = read_response(sock, head_only=True)
         assert head == OK_KEEPALIVE[: -len(b"Hello World!")]
         sock.sendall(GET_11)
-        assert helpers.read_response(sock) == OK_KEEPALIVE
+        assert read_response(sock) == OK_KEEPALIVE
 
 
-def test_pipelined_requests_answered_in_order(server: KHttpd, helpers: type) -> None:
-    with helpers.connect(server.port) as sock:
+def test_pipelined_requests_answered_in_order(server: KHttpd) -> None:
+    with connect(server.port) as sock:
         sock.sendall(
             b"GET /1 HTTP/1.1\r\n\r\n"
             b"DELETE /2 HTTP/1.1\r\n\r\n"
             b"GET /3 HTTP/1.1\r\nConnection: close\r\n\r\n"
         )
-        assert helpers.read_until_close(sock) == (
+        assert read_until_close(sock) == (
             OK_KEEPALIVE
             + NOT_IMPLEMENTED_CLOSE.replace(b"Connection: Close", b"Connection: Keep-Alive")
             + OK_CLOSE
         )
 
 
-def test_many_pipelined_requests_across_recv_buffers(server: KHttpd, helpers: type) -> None:
+def test_many_pipelined_requests_across_recv_buffers(server: KHttpd) -> None:
     """More requests than fit one 4096-byte recv: every one answered, in order, none lost."""
     count = 300
-    with helpers.connect(server.port) as sock:
+    with connect(server.port) as sock:
         sock.sendall(GET_11 * (count - 1) + b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
-        data = helpers.read_until_close(sock)
+        data = read_until_close(sock)
     assert data == OK_KEEPALIVE * (count - 1) + OK_CLOSE
 
 
@@ -164,9 +280,9 @@ def test_oversized_url_gets_414_and_close(server: KHttpd) -> None:
     assert exchange(server.port, request).startswith(b"HTTP/1.1 414 URI Too Long\r\n")
 
 
-def test_oversized_headers_get_431_and_close(server: KHttpd, helpers: type) -> None:
+def test_oversized_headers_get_431_and_close(server: KHttpd) -> None:
     request = b"GET / HTTP/1.1\r\n" + b"X-Fill: " + b"f" * 200 + b"\r\n"
-    with helpers.connect(server.port) as sock:
+    with connect(server.port) as sock:
         sock.sendall(request)
         for _ in range(100):  # up to 20 KiB of headers, sent as they would trickle in
             try:
@@ -187,18 +303,18 @@ def test_long_url_within_limits_is_served(server: KHttpd) -> None:
     assert exchange(server.port, request) == OK_CLOSE
 
 
-def test_client_resets_do_not_disturb_the_server(server: KHttpd, helpers: type) -> None:
+def test_client_resets_do_not_disturb_the_server(server: KHttpd) -> None:
     for partial in (b"", b"GET / HT", GET_11):
         for _ in range(10):
-            sock = helpers.connect(server.port)
+            sock = connect(server.port)
             if partial:
                 sock.sendall(partial)
             reset(sock)
     # A reset while the server is writing: a long pipeline the client never reads.
-    sock = helpers.connect(server.port)
+    sock = connect(server.port)
     sock.sendall(GET_11 * 2000)
     reset(sock)
-    assert helpers.wait_for(lambda: server.live == 0), f"{server.live} connections left"
+    assert wait_for(lambda: server.live == 0), f"{server.live} connections left"
     assert exchange(server.port, GET_10) == OK_CLOSE
 
 
@@ -216,7 +332,7 @@ def open_concurrent(port: int, count: int) -> list[socket.socket]:
 
 
 def test_500_concurrent_connections(
-    make_server: Callable[..., KHttpd], helpers: type, nofile_limit: int
+    make_server: Callable[..., KHttpd], nofile_limit: int
 ) -> None:
     """500 clients connected at once, each answered while all of them stay open.
 
@@ -230,13 +346,13 @@ def test_500_concurrent_connections(
     socks = open_concurrent(server.port, 500)
     try:
         for sock in socks:
-            assert helpers.read_response(sock) == OK_KEEPALIVE
+            assert read_response(sock) == OK_KEEPALIVE
         assert server.live == 500 and server.max_live == 500
     finally:
         for sock in socks:
             sock.close()
-    assert helpers.wait_for(lambda: server.live == 0)
-    assert helpers.wait_for(lambda: server.requests_served == 500)
+    assert wait_for(lambda: server.live == 0)
+    assert wait_for(lambda: server.requests_served == 500)
     assert server.accepted == 500
 
 
@@ -262,7 +378,7 @@ def test_one_request_per_connection_burst(make_server: Callable[..., KHttpd]) ->
 
 @pytest.mark.parametrize("mode", ["cmwq"])
 def test_max_active_caps_concurrent_connections(
-    make_server: Callable[..., KHttpd], helpers: type
+    make_server: Callable[..., KHttpd]
 ) -> None:
     """With max_active 2 the third keep-alive connection waits until one of the first two ends.
 
@@ -272,37 +388,37 @@ def test_max_active_caps_concurrent_connections(
     server = make_server(max_active=2)
     first, second, third = open_concurrent(server.port, 3)
     try:
-        assert helpers.read_response(first) == OK_KEEPALIVE
-        assert helpers.read_response(second) == OK_KEEPALIVE
+        assert read_response(first) == OK_KEEPALIVE
+        assert read_response(second) == OK_KEEPALIVE
         third.settimeout(0.3)
         with pytest.raises(TimeoutError):
             third.recv(1)
         first.close()
         third.settimeout(5)
-        assert helpers.read_response(third) == OK_KEEPALIVE
+        assert read_response(third) == OK_KEEPALIVE
     finally:
         for sock in (first, second, third):
             sock.close()
 
 
 def test_recv_timeout_drops_idle_connections(
-    make_server: Callable[..., KHttpd], helpers: type
+    make_server: Callable[..., KHttpd]
 ) -> None:
     server = make_server(recv_timeout=0.2)
-    with helpers.connect(server.port) as sock:
+    with connect(server.port) as sock:
         sock.sendall(GET_11)
-        assert helpers.read_response(sock) == OK_KEEPALIVE
+        assert read_response(sock) == OK_KEEPALIVE
         started = time.monotonic()
-        assert helpers.is_closed(sock, wait=3.0)
+        assert is_closed(sock, wait=3.0)
         assert time.monotonic() - started < 2.0
-    assert helpers.wait_for(lambda: server.live == 0)
+    assert wait_for(lambda: server.live == 0)
 
 
 # -- stop() is rmmod ---------------------------------------------------------------------
 
 
 def test_stop_with_idle_and_busy_clients(
-    make_server: Callable[..., KHttpd], helpers: type
+    make_server: Callable[..., KHttpd]
 ) -> None:
     """rmmod under load: returns within 2 s, leaves no thread and no file descriptor.
 
@@ -310,13 +426,13 @@ def test_stop_with_idle_and_busy_clients(
     keep-alive clients sit between requests; busy clients hammer the server
     with new connections while it stops.
     """
-    threads_before = helpers.thread_names()
-    fds_before = helpers.open_fds()
+    threads_before = thread_names()
+    fds_before = open_fds()
     server = make_server()
-    idle = [helpers.connect(server.port) for _ in range(50)]
+    idle = [connect(server.port) for _ in range(50)]
     kept = open_concurrent(server.port, 20)
     for sock in kept:
-        helpers.read_response(sock)
+        read_response(sock)
     stop_clients = threading.Event()
     answered = [0]
 
@@ -331,7 +447,7 @@ def test_stop_with_idle_and_busy_clients(
     clients = [threading.Thread(target=hammer) for _ in range(4)]
     for client in clients:
         client.start()
-    assert helpers.wait_for(lambda: answered[0] >= 20)
+    assert wait_for(lambda: answered[0] >= 20)
 
     started = time.monotonic()
     server.stop()
@@ -342,11 +458,11 @@ def test_stop_with_idle_and_busy_clients(
         client.join(10)
     assert elapsed < 2.0
     for sock in idle + kept:
-        assert helpers.is_closed(sock, wait=1.0)
+        assert is_closed(sock, wait=1.0)
         sock.close()
     assert server.live == 0
-    assert helpers.thread_names() == threads_before
-    assert helpers.open_fds() == fds_before
+    assert thread_names() == threads_before
+    assert open_fds() == fds_before
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
 
@@ -375,9 +491,9 @@ def fill_until_server_stops_reading(sock: socket.socket, limit: int = 64 << 20) 
     raise AssertionError(f"the server read {sent} bytes without ever blocking")
 
 
-def test_stop_while_a_client_will_not_read(server: KHttpd, helpers: type) -> None:
+def test_stop_while_a_client_will_not_read(server: KHttpd) -> None:
     """A worker blocked in send (the client reads nothing) is woken by stop() too."""
-    sock = helpers.connect(server.port)
+    sock = connect(server.port)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     fill_until_server_stops_reading(sock)
     assert server.live == 1
@@ -388,23 +504,23 @@ def test_stop_while_a_client_will_not_read(server: KHttpd, helpers: type) -> Non
     sock.close()
 
 
-def test_stop_is_idempotent_and_the_context_manager_stops(mode: str, helpers: type) -> None:
-    threads_before = helpers.thread_names()
+def test_stop_is_idempotent_and_the_context_manager_stops(mode: str) -> None:
+    threads_before = thread_names()
     with KHttpd(host="127.0.0.1", port=0, mode=mode) as server:
         assert exchange(server.port, GET_10) == OK_CLOSE
     server.stop()
     assert server.requests_served == 1 and server.accepted == 1
-    assert helpers.thread_names() == threads_before
+    assert thread_names() == threads_before
 
 
-def test_counters(server: KHttpd, helpers: type) -> None:
+def test_counters(server: KHttpd) -> None:
     for _ in range(3):
         exchange(server.port, GET_10)
-    with helpers.connect(server.port) as sock:
+    with connect(server.port) as sock:
         sock.sendall(GET_11 * 4)
-        assert helpers.read_exactly(sock, 4 * len(OK_KEEPALIVE)) == OK_KEEPALIVE * 4
+        assert read_exactly(sock, 4 * len(OK_KEEPALIVE)) == OK_KEEPALIVE * 4
         assert server.live == 1
-    assert helpers.wait_for(lambda: server.live == 0)
+    assert wait_for(lambda: server.live == 0)
     assert server.accepted == 4
     assert server.requests_served == 7
     assert server.max_live >= 1
@@ -412,7 +528,7 @@ def test_counters(server: KHttpd, helpers: type) -> None:
 
 @pytest.mark.parametrize("mode", ["cmwq"])
 def test_cmwq_mode_exposes_its_workqueue(
-    make_server: Callable[..., KHttpd], helpers: type
+    make_server: Callable[..., KHttpd]
 ) -> None:
     """One work item per connection, visible in the workqueue's wq_monitor counters."""
     server = make_server(max_active=7)
@@ -420,7 +536,7 @@ def test_cmwq_mode_exposes_its_workqueue(
         exchange(server.port, GET_10)
     assert server.wq is not None and server.wq.name == "khttpd"
     assert server.wq.max_active == 7
-    assert helpers.wait_for(lambda: server.wq.stats().completed == 5)
+    assert wait_for(lambda: server.wq.stats().completed == 5)
     assert server.wq.stats().started == 5
 
 
@@ -428,13 +544,13 @@ def test_thread_mode_has_no_workqueue(make_server: Callable[..., KHttpd]) -> Non
     assert make_server(mode="thread").wq is None
 
 
-def test_start_on_a_busy_port_fails_and_cleans_up(server: KHttpd, mode: str, helpers: type) -> None:
-    threads_before = helpers.thread_names()
-    fds_before = helpers.open_fds()
+def test_start_on_a_busy_port_fails_and_cleans_up(server: KHttpd, mode: str) -> None:
+    threads_before = thread_names()
+    fds_before = open_fds()
     with pytest.raises(OSError):
         KHttpd(host="127.0.0.1", port=server.port, mode=mode).start()
-    assert helpers.thread_names() == threads_before
-    assert helpers.open_fds() == fds_before
+    assert thread_names() == threads_before
+    assert open_fds() == fds_before
 
 
 @pytest.mark.parametrize("mode", ["cmwq"])
