@@ -16,7 +16,8 @@ set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=$HERE/.cache
-WORK=$CACHE/vmtest
+RUNS=$CACHE/vmtest
+WORK=$RUNS/run-$(date +%Y%m%d-%H%M%S)-$$	# one directory per run: runs may overlap
 TIMEOUT=${VMTEST_TIMEOUT:-280}
 ROUNDS=${VMTEST_ROUNDS:-5}
 REQUESTS=${VMTEST_REQUESTS:-1000}
@@ -46,8 +47,9 @@ elapsed() {
 if [ -z "${KDIR:-}" ]; then
 	KDIR=$(find /usr/src -maxdepth 1 -name 'linux-headers-*-amd64' 2>/dev/null | sort | head -n 1)
 fi
-[ -n "$KDIR" ] && [ -f "$KDIR/Makefile" ] ||
+if [ -z "$KDIR" ] || [ ! -f "$KDIR/Makefile" ]; then
 	skip "no kernel headers in /usr/src (apt-get install linux-headers-amd64)"
+fi
 KVER=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
 	"$KDIR/include/generated/utsrelease.h" 2>/dev/null)
 [ -n "$KVER" ] || skip "cannot tell the kernel release of $KDIR"
@@ -67,6 +69,15 @@ PKGVER=$(dpkg-query -W -f='${Version}' "linux-headers-$KVER" 2>/dev/null) ||
 	skip "headers $KDIR do not come from a Debian package"
 
 mkdir -p "$CACHE" "$WORK"
+# keep the five newest run directories
+# shellcheck disable=SC2012
+ls -1dt "$RUNS"/run-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+
+# Downloads, extraction and the build are shared: one run at a time there.
+exec 9>"$CACHE/prepare.lock"
+if command -v flock >/dev/null && ! flock -w 300 9; then
+	die "another vmtest run holds $CACHE/prepare.lock"
+fi
 
 # ----------------------------------------------- the matching kernel image
 
@@ -87,9 +98,12 @@ fi
 VMLINUZ=$CACHE/vmlinuz-$KVER
 VMLINUX=$CACHE/vmlinux-$KVER
 if [ ! -s "$VMLINUZ" ]; then
-	dpkg-deb --fsys-tarfile "$deb" | tar -xO "./boot/vmlinuz-$KVER" \
-		>"$VMLINUZ.tmp" && mv "$VMLINUZ.tmp" "$VMLINUZ" ||
+	if ! dpkg-deb --fsys-tarfile "$deb" | tar -xO "./boot/vmlinuz-$KVER" \
+		>"$VMLINUZ.tmp.$$"; then
+		rm -f "$VMLINUZ.tmp.$$"
 		die "no /boot/vmlinuz-$KVER in $deb"
+	fi
+	mv "$VMLINUZ.tmp.$$" "$VMLINUZ"
 fi
 extract_elf() {
 	local magic cmd off
@@ -99,14 +113,14 @@ extract_elf() {
 		cmd=${pair#*:}
 		command -v "${cmd%% *}" >/dev/null || continue
 		for off in $(LC_ALL=C grep -obUaP "$magic" "$VMLINUZ" | cut -d: -f1 | head -n 5); do
-			tail -c +$((off + 1)) "$VMLINUZ" | $cmd >"$VMLINUX.tmp" 2>/dev/null
-			if [ "$(head -c 4 "$VMLINUX.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
-				mv "$VMLINUX.tmp" "$VMLINUX"
+			tail -c +$((off + 1)) "$VMLINUZ" | $cmd >"$VMLINUX.tmp.$$" 2>/dev/null
+			if [ "$(head -c 4 "$VMLINUX.tmp.$$" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+				mv "$VMLINUX.tmp.$$" "$VMLINUX"
 				return 0
 			fi
 		done
 	done
-	rm -f "$VMLINUX.tmp"
+	rm -f "$VMLINUX.tmp.$$"
 	return 1
 }
 if [ -s "$VMLINUX" ] || extract_elf; then
@@ -138,6 +152,12 @@ cp "$HERE/vmtest/init.sh" "$ROOT/init"
 chmod 755 "$ROOT/init"
 (cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) \
 	>"$WORK/initramfs.cpio" || die "cpio failed"
+exec 9>&-	# our copies are in the initramfs: release the prepare lock
+
+exec 8>"$CACHE/run.lock"
+if command -v flock >/dev/null && ! flock -n 8; then
+	echo "# note: another vmtest run is using this machine; both runs' figures suffer"
+fi
 
 # ------------------------------------------------------------------- boot
 
@@ -148,7 +168,7 @@ APPEND="console=ttyS0 panic=-1 loglevel=5 quiet vt_rounds=$ROUNDS vt_requests=$R
 # run_qemu ACCEL LIMIT PROBE: 0 finished, 3 the accelerator never booted
 run_qemu() {
 	local accel=$1 limit=$2 probe=$3 pid waited=0
-	local -a opts=(-accel tcg,thread=multi -cpu "$CPU")
+	local -a opts=(-accel "tcg,thread=multi" -cpu "$CPU")
 	[ "$accel" = kvm ] && opts=(-accel kvm -cpu host)
 	: >"$CONSOLE_LOG"
 	: >"$KTAP_LOG"
@@ -228,7 +248,9 @@ if [ "$verdict" = fail ]; then
 	echo "# --- guest console (kernel log) tail ---"
 	tail -n 40 "$CONSOLE_LOG" | tr -d '\r' | sed -e 's/^/# /'
 	echo "# logs: $WORK"
+	ln -sfn "$(basename "$WORK")" "$RUNS/last"
 	exit 1
 fi
+ln -sfn "$(basename "$WORK")" "$RUNS/last"
 echo "# vmtest: PASS (logs: $WORK)"
 exit 0

@@ -344,7 +344,7 @@ t_paired() {
 			_order="cmwq kthread"
 		fi
 		for _m in $_order; do
-			insmod "$MODULE" mode=$_m || return 1
+			insmod "$MODULE" mode="$_m" || return 1
 			timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
 				"$URL" >/tmp/ht.out 2>&1
 			rmmod_bounded 30 || return 1
@@ -352,7 +352,7 @@ t_paired() {
 			_good=$(field "good requests:" /tmp/ht.out)
 			echo "# round $_r $_m: $_rps requests/sec (good $_good/$REQUESTS)"
 			[ "$_good" = "$REQUESTS" ] || return 1
-			echo "$_rps" >>/tmp/rps.$_m
+			echo "$_rps" >>"/tmp/rps.$_m"
 			eval "_rps_$_m=\$_rps"
 		done
 		# shellcheck disable=SC2154
