@@ -306,40 +306,41 @@ GANTT_LABELS = {
 }
 
 
-def gantt_traces(result, legend: bool = True) -> list:
-    """Plotly bar traces (one per segment kind) drawing ``result``'s segments as a Gantt chart.
+def gantt_traces(result, legend: bool = True) -> list[dict]:
+    """Plotly bar traces (one per segment kind), as plain dicts, drawing ``result``'s segments.
 
     y is the work item, x is simulated time in ms; a running segment is labelled with
-    the worker that runs it, and hovering shows worker and CPU.
+    the worker that runs it, and hovering shows worker and CPU.  Plain dicts, not
+    ``plotly.graph_objects``, because the explorers build dozens of figures and
+    validation would dominate the time.
     """
-    import plotly.graph_objects as go
-
     traces = []
     for kind in ("burn", "sleep", "wait", "queued"):
         segs = [s for s in result.segments if s.kind == kind]
         if not segs:
             continue
         traces.append(
-            go.Bar(
-                name=GANTT_LABELS[kind],
-                orientation="h",
-                y=[s.work for s in segs],
-                base=[s.start for s in segs],
-                x=[s.end - s.start for s in segs],
-                marker={"color": GANTT_COLORS[kind], "line": {"width": 0.5, "color": "#555"}},
-                text=[s.worker if kind == "burn" else "" for s in segs],
-                textposition="inside",
-                insidetextanchor="middle",
-                customdata=[
+            {
+                "type": "bar",
+                "name": GANTT_LABELS[kind],
+                "orientation": "h",
+                "y": [s.work for s in segs],
+                "base": [s.start for s in segs],
+                "x": [s.end - s.start for s in segs],
+                "marker": {"color": GANTT_COLORS[kind], "line": {"width": 0.5, "color": "#555"}},
+                "text": [s.worker if kind == "burn" else "" for s in segs],
+                "textposition": "inside",
+                "insidetextanchor": "middle",
+                "customdata": [
                     [s.worker or "-", "-" if s.cpu is None else s.cpu, s.start, s.end] for s in segs
                 ],
-                hovertemplate=(
+                "hovertemplate": (
                     "%{y}: " + kind + " %{customdata[2]}-%{customdata[3]} ms<br>"
                     "worker %{customdata[0]}, CPU %{customdata[1]}<extra></extra>"
                 ),
-                showlegend=legend,
-                legendgroup=kind,
-            )
+                "showlegend": legend,
+                "legendgroup": kind,
+            }
         )
     return traces
 
@@ -363,11 +364,16 @@ def gantt_layout(result, title: str, height: int | None = None) -> dict:
     }
 
 
+def gantt_spec(result, title: str, height: int | None = None) -> dict:
+    """A Gantt chart of one simulation result as a plotly JSON spec (data and layout)."""
+    return {"data": gantt_traces(result), "layout": gantt_layout(result, title, height)}
+
+
 def gantt_figure(result, title: str, height: int | None = None):
-    """A plotly Gantt chart of one simulation result."""
+    """A plotly Gantt chart of one simulation result, as a ``plotly.graph_objects.Figure``."""
     import plotly.graph_objects as go
 
-    return go.Figure(gantt_traces(result), gantt_layout(result, title, height))
+    return go.Figure(**gantt_spec(result, title, height))
 
 
 def gantt_switch(results: dict, title: str, label: str = "model"):
@@ -382,7 +388,7 @@ def gantt_switch(results: dict, title: str, label: str = "model"):
     owners: list[int] = []
     for i, result in enumerate(results.values()):
         for trace in gantt_traces(result):
-            trace.visible = i == 0
+            trace["visible"] = i == 0
             fig.add_trace(trace)
             owners.append(i)
     first = next(iter(results.values()))
@@ -430,7 +436,8 @@ class ChoiceExplorer:
     """Precomputed figures behind HTML drop-down menus: interactive without a kernel.
 
     ``figures`` maps a tuple of choices (one per control, as strings) to a plotly
-    figure; ``controls`` lists ``(label, [choice, ...])`` in the same order.
+    figure or a ``{"data": ..., "layout": ...}`` spec; ``controls`` lists
+    ``(label, [choice, ...])`` in the same order.
     The page draws the figure of the current choices with ``Plotly.react``.
     Needs the book's vendored plotly.js; in JupyterLab use the live widget.
     """
@@ -442,7 +449,10 @@ class ChoiceExplorer:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         uid = uuid.uuid4().hex[:12]
-        specs = {"|".join(key): json.loads(fig.to_json()) for key, fig in self.figures.items()}
+        specs = {
+            "|".join(key): fig if isinstance(fig, dict) else json.loads(fig.to_json())
+            for key, fig in self.figures.items()
+        }
         selects = []
         for i, (label, choices) in enumerate(self.controls):
             options = "".join(
@@ -498,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             index = build(quiet=args.quiet)
             print(f"The book is at file://{index}  (or: make serve-book)")
         elif args.command == "vendor":
-            vendor_js(force=args.force)
+            vendor_js(VENDOR, force=args.force)
             print(f"booktools: vendored JS in {VENDOR}")
         else:
             clean()
