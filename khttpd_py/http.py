@@ -13,8 +13,8 @@ prints these side by side):
 
 * The 200 response says ``Content-Length: 12`` but sends ``Hello World!\\r\\n``
   (14 bytes), so a keep-alive client finds two stray bytes in front of its
-  next response.  See :data:`UPSTREAM_RESPONSE_200_DUMMY`.  Here the body is the 12
-  bytes the header announces.
+  next response.  See :data:`UPSTREAM_RESPONSE_200_DUMMY`.  Here the body is
+  the 12 bytes the header announces.
 * The 501 keep-alive response spells its header ``Connection: KeepAlive``, which
   no client recognises as keep-alive.  See
   :data:`UPSTREAM_RESPONSE_501_KEEPALIVE`.  Here it is ``Keep-Alive``.
@@ -34,7 +34,7 @@ prints these side by side):
   consistent); dropping the CRLF lets both bodies follow one rule: the body is
   exactly the text, and Content-Length is its length.
 
-llhttp is stricter than the 2013 ``http_parser``: lines must end in CRLF (a bare
+llhttp is stricter than the old ``http_parser``: lines must end in CRLF (a bare
 LF is a parse error, so ``printf 'GET / HTTP/1.0\\n\\n' | nc`` gets a 400), and
 methods outside llhttp's list (``BREW``) are parse errors, hence 400 rather
 than 501.
