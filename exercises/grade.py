@@ -191,14 +191,14 @@ def format_text(result: SubmissionResult, exercises: list[Exercise]) -> str:
             if test.message:
                 out.append(_indent(test.message))
         cells = [t for t in res.tests if t.kind == "nbval"]
-        failed_cells = [t for t in cells if not t.passed]
+        failed_cells = [t for t in cells if t.outcome in ("failed", "error")]
         if failed_cells:
             out.append(f"    FAIL notebook does not run top to bottom ({res.nbval_points} pt)")
             first = failed_cells[0]
             out.append(_indent(f"{first.name}: {first.message}"))
         elif cells and not res.nbval_awarded and res.nbval_points and res.status == "ok":
             out.append(
-                f"    note: the notebook runs, but its {res.nbval_points} pt count only "
+                f"    note: the notebook was not checked; its {res.nbval_points} pt count "
                 "once every public test passes"
             )
         suffix = ""
@@ -232,7 +232,7 @@ def format_feedback(result: SubmissionResult) -> str:
         if res.note:
             lines += [f"**{res.status}:** {res.note}", ""]
         failed = [t for t in res.tests if not t.passed and t.kind != "nbval"]
-        cells = [t for t in res.tests if t.kind == "nbval" and not t.passed]
+        cells = [t for t in res.tests if t.kind == "nbval" and t.outcome in ("failed", "error")]
         if not failed and not cells and not res.note:
             lines.append("All tests passed.")
         for test in failed:

@@ -157,6 +157,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         Path(path).write_text(json.dumps(items), encoding="utf-8")
 
 
+NBVAL_SKIP_REASON = "not run: the notebook's points count only once every public test passes"
+_PUBLIC_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """With ``--grade-report``, skip the notebook's cells once a public test has failed.
+
+    Its points could not be awarded anyway, and not starting a Jupyter kernel
+    saves a second or two of CPU per unfinished exercise in a class run.
+    Runs before the file's own setup, which is where nbval starts the kernel.
+    """
+    config = item.config
+    if config.stash.get(_REPORTER, None) is None or _kind(item) != "nbval":
+        return
+    if config.stash.get(_PUBLIC_FAILED, False):
+        pytest.skip(NBVAL_SKIP_REASON)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
@@ -179,6 +198,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if call.when == "setup" and not record.get("started"):
         record["started"] = True
         reporter.emit({"event": "start", "nodeid": item.nodeid, "kind": record["kind"]})
+    if report.failed and record["kind"] == "public":
+        item.config.stash[_PUBLIC_FAILED] = True
     if report.failed and record["outcome"] == "passed":
         record["outcome"] = "error" if call.when != "call" else "failed"
         record["message"] = _message(item, call, report)

@@ -141,7 +141,7 @@ def test_released_copy_grades_itself_with_public_tests(release: Path):
     )
     assert proc.returncode == 1, proc.stderr
     assert "public tests" in proc.stdout
-    assert "hidden test" not in proc.stdout, "a release has no hidden tests to report"
+    assert "FAIL hidden test" not in proc.stdout, "a release has no hidden tests to run"
 
 
 # --- robustness ----------------------------------------------------------------------------
