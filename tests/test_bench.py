@@ -191,3 +191,16 @@ def test_quick_is_small_and_bounded() -> None:
     cfg = bench.config_from_args(args, ["--quick"])
     assert cfg.rounds == 3 and cfg.warmup == 1 and cfg.load.requests <= 3000
     assert cfg.max_seconds <= 60 and cfg.command[-1] == "--quick"
+
+
+def test_kernel_rows_keep_the_report_consistent(tiny: tuple[dict, Path]) -> None:
+    report = copy.deepcopy(tiny[0])
+    text = "".join(f"# round {r} {m}: {rps} requests/sec (good 500/500)\n"
+                   for r, m, rps in [(1, "kthread", 100.0), (1, "cmwq", 250.0),
+                                     (2, "cmwq", 200.0), (2, "kthread", 80.0)])
+    report["servers"].update(bench.parse_kernel_output(text))
+    bench.summarize(report["servers"])
+    assert check_report(report, required=TINY_SERVERS) == []
+    cmwq = report["servers"]["kernel-cmwq"]
+    assert cmwq["ratio_to"] == "kernel-kthread" and cmwq["ratio"] == pytest.approx(225 / 90)
+    assert "QEMU" in bench.format_table(report)
