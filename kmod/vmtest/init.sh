@@ -202,12 +202,37 @@ t_truncated() {
 	C shut eof
 }
 
+# a silent client started right after insmod; the connection's 10 s
+# receive timeout must close it while the other tests run
+start_idle_watch() {
+	khttpc -T 40 idle:30 >/tmp/watch.out 2>&1 &
+	WATCH_PID=$!
+}
+
+t_rcvtimeo() {
+	[ -n "${WATCH_PID:-}" ] || { echo "no idle client was started"; return 1; }
+	wait_pid "$WATCH_PID" 30
+	_rc=$?
+	WATCH_PID=
+	grep '^# ' /tmp/watch.out
+	if [ "$_rc" -ne 0 ]; then
+		echo "the idle client was not disconnected"
+		cat /tmp/watch.out
+		return 1
+	fi
+	_s=$(sed -n 's/^# idle: closed by the server after \([0-9.]*\) s$/\1/p' /tmp/watch.out)
+	if [ -z "$_s" ] || awk -v s="$_s" 'BEGIN { exit !(s < 9 || s > 20) }'; then
+		echo "expected a close after about 10 s, got: $(cat /tmp/watch.out)"
+		return 1
+	fi
+}
+
 t_htstress() {
 	timeout 150 htstress "$@" -n "$REQUESTS" -c "$CONC" -t "$THREADS" "$URL" \
 		>/tmp/ht.out 2>&1
 	_rc=$?
 	_good=$(field "good requests:" /tmp/ht.out)
-	echo "# htstress $* -n $REQUESTS -c $CONC -t $THREADS: $(field 'requests/sec:' /tmp/ht.out) requests/sec, good $_good/$REQUESTS, $(field 'seconds:' /tmp/ht.out) s"
+	echo "# htstress ${*:+$* }-n $REQUESTS -c $CONC -t $THREADS: $(field 'requests/sec:' /tmp/ht.out) requests/sec, good $_good/$REQUESTS, $(field 'seconds:' /tmp/ht.out) s"
 	if [ "$_rc" -ne 0 ] || [ "$_good" != "$REQUESTS" ]; then
 		echo "htstress exit $_rc"
 		cat /tmp/ht.out
@@ -230,8 +255,17 @@ t_rmmod_idle() {
 	sleep 1
 	rmmod_bounded 30 || return 1
 	echo "# rmmod with 5 idle clients took $RMMOD_SECS s"
-	echo "# $(dmesg | grep 'live connection' | tail -n 1 | sed -e 's/^\[[^]]*\] //')"
+	_line=$(dmesg | grep 'live connection' | tail -n 1 | sed -e 's/^\[[^]]*\] //')
+	echo "# $_line"
+	echo "# $(dmesg | grep 'unloaded after' | tail -n 1 | sed -e 's/^\[[^]]*\] //')"
 	_rc=0
+	# thousands of connections were served before: only the idle ones
+	# may still be on the live list (entries are freed when they end)
+	_live=$(echo "$_line" | sed -n 's/.*shutting down \([0-9]*\) live.*/\1/p')
+	if [ -z "$_live" ] || [ "$_live" -lt 1 ] || [ "$_live" -gt 5 ]; then
+		echo "expected 1..5 live connections at rmmod, dmesg says: $_line"
+		_rc=1
+	fi
 	for _p in $_pids; do
 		if ! wait_pid "$_p" 15; then
 			echo "an idle client did not see its connection closed"
@@ -370,7 +404,7 @@ t_paired() {
 }
 
 t_dmesg() {
-	if dmesg | grep -E 'BUG|WARNING|Oops|refcount|Call Trace|blocked for more than|general protection'; then
+	if dmesg | grep -E 'BUG|WARNING|Oops|refcount|Call Trace|blocked for more than|general protection|left after drain'; then
 		return 1
 	fi
 	echo "# no BUG, WARNING, Oops or refcount lines in dmesg"
@@ -378,7 +412,7 @@ t_dmesg() {
 
 # ------------------------------------------------------------------ main
 
-PER_MODE=14
+PER_MODE=15
 GLOBAL=5
 if [ "$ONLY" = bench ]; then
 	PLAN=2
@@ -393,6 +427,7 @@ dmesg -c >/dev/null
 if [ "$ONLY" != bench ]; then
 	for MODE in kthread cmwq; do
 		run "$MODE: insmod mode=$MODE" t_insmod $MODE
+		loaded && start_idle_watch
 		run "$MODE: GET HTTP/1.0 -> exact 200 response, closed" t_get
 		run "$MODE: POST -> exact 501 response, closed" t_post
 		run "$MODE: HTTP/1.1 keep-alive, two requests on one connection" t_keepalive
@@ -404,6 +439,7 @@ if [ "$ONLY" != bench ]; then
 		run "$MODE: still serving after bad input" t_get
 		run "$MODE: htstress HTTP/1.0" t_htstress
 		run "$MODE: htstress -k keep-alive" t_htstress -k
+		run "$MODE: an idle client is closed by the 10 s receive timeout" t_rcvtimeo
 		run "$MODE: rmmod with idle clients connected" t_rmmod_idle
 		run "$MODE: rmmod while htstress runs" t_rmmod_load $MODE
 		ensure_unloaded

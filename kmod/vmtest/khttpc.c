@@ -13,7 +13,8 @@
  *   open          the connection stays open and quiet for 300 ms
  *   shut          shutdown(SHUT_WR): the request stops here
  *   idle:S        wait up to S seconds for the server to close, with no
- *                 data (a client that connected and never spoke)
+ *                 data (a client that connected and never spoke); prints
+ *                 "# idle: closed by the server after X s"
  * -T bounds every read (default 10 s).  Exit 0 when every step held, 1
  * otherwise, with "# " lines on stdout saying what differed.
  */
@@ -256,8 +257,13 @@ static int step(int fd, const char *arg)
 	}
 	if (!strncmp(arg, "idle:", 5)) {
 		int ms = atoi(arg + 5) * 1000;
+		long long t0 = now_ms();
 
 		n = read_for(fd, extra, sizeof(extra), ms, &eof, &err);
+		printf("# idle: %s after %.1f s\n",
+		       eof ? "closed by the server" :
+		       err ? "socket error" : "still open",
+		       (now_ms() - t0) / 1000.0);
 		if (n || (!eof && !err)) {
 			printf("# idle client: the server did not close within %s s\n",
 			       arg + 5);
