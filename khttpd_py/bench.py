@@ -62,7 +62,8 @@ JSON schema (``bench.json``, ``"schema": "khttpd-book/bench/1"``)::
     RUN = {"round": int, "requests": int, "good": int, "bad": int,
            "socket_errors": int, "seconds": float, "requests_per_sec": float,
            "good_per_sec": float, "engine": str, "keep_alive": bool,
-           "stopped_by_duration": bool, "interrupted": bool, "threads_peak": int}
+           "stopped_by_duration": bool, "interrupted": bool, "threads_peak": int,
+           "listen_drops": int}   # system-wide TcpExt ListenDrops during the run
 
 Invariants the exercise's grader checks (``exercises/05-benchmark``):
 ``median`` is the median of the runs' ``good_per_sec``, ``ratio`` is
@@ -150,6 +151,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+
+
+def listen_drops() -> int:
+    """The system-wide TcpExt ``ListenDrops`` counter (0 if unreadable).
+
+    A SYN that finds a full accept queue is dropped and the client retries it
+    only after a second, so a run with drops measures timeouts, not the server.
+    The counter is for the whole machine (other users' servers count too).
+    """
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return 0
+    for head, values in zip(lines[::2], lines[1::2], strict=False):
+        if head.startswith("TcpExt:"):
+            table = dict(zip(head.split()[1:], values.split()[1:], strict=False))
+            return int(table.get("ListenDrops", 0))
+    return 0
 
 
 # --------------------------------------------------------------------------- servers
@@ -295,13 +314,15 @@ def run_once(server: ServerProcess, load: LoadSpec, round_no: int,
              requests: int | None = None) -> dict:
     """One htstress run against one server, as a RUN record of the schema."""
     server.reset_window()
+    drops = listen_drops()
     result = htstress.run_htstress(server.url, requests or load.requests, load.concurrency,
                                    load.threads, load.run_seconds, load.keep_alive, load.engine)
     time.sleep(0.03)  # let the sampler see the last threads before they exit
     run = result.to_dict()
     del run["requests_per_sec"]
     run = {"round": round_no, **run, "requests_per_sec": result.requests_per_sec,
-           "good_per_sec": result.good_per_sec, "threads_peak": server.window_peak}
+           "good_per_sec": result.good_per_sec, "threads_peak": server.window_peak,
+           "listen_drops": listen_drops() - drops}
     return run
 
 
@@ -410,9 +431,11 @@ def format_table(report: dict) -> str:
     head = (f"{'server':<24} {'median req/s':>12} {'ratio':>6} {'min..max req/s':>17} "
             f"{'threads':>7} {'peak RSS':>9} {'errors':>6}")
     lines = [head, "-" * len(head)]
+    drops = 0
     for e in report["servers"].values():
         rates = [r["good_per_sec"] for r in e["runs"]] or [0.0]
         errors = sum(r["socket_errors"] + r["bad"] for r in e["runs"])
+        drops += sum(r.get("listen_drops") or 0 for r in e["runs"])
         ratio = f"{e['ratio']:.2f}x" if e.get("ratio") is not None else "-"
         threads = "-" if e.get("threads_peak") is None else str(e["threads_peak"])
         rss = "-" if e.get("rss_peak_kib") is None else f"{e['rss_peak_kib'] / 1024:.1f}M"
@@ -425,6 +448,9 @@ def format_table(report: dict) -> str:
     if any(e["kind"] == "kernel-tcg" for e in report["servers"].values()):
         lines.append("kernel rows ran inside QEMU with TCG (an emulated CPU, no KVM): their "
                      "ratio is vs kernel kthread mode; never compare them with the Python rows")
+    if drops:
+        lines.append(f"NOTE: {drops} SYNs were dropped by full accept queues during the runs "
+                     "(system-wide TcpExt ListenDrops); each costs its client a 1 s retry")
     if not report["complete"]:
         lines.append("NOTE: --max-seconds cut the run short; fewer rounds than asked")
     return "\n".join(lines)
