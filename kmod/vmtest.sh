@@ -246,7 +246,9 @@ grep -E '^# (round|paired)' "$KTAP_LOG.txt" | tail -n 1 | sed -e 's/^# /# vmtest
 if [ "$verdict" = fail ]; then
 	echo "# vmtest: FAIL: $reason"
 	echo "# --- guest console (kernel log) tail ---"
-	tail -n 40 "$CONSOLE_LOG" | tr -d '\r' | sed -e 's/^/# /'
+	tail -n 40 "$CONSOLE_LOG" | tr -d '\r' | tr -cd '\11\12\40-\176' |
+		sed -e 's/^/# /'
+	echo
 	echo "# logs: $WORK"
 	ln -sfn "$(basename "$WORK")" "$RUNS/last"
 	exit 1
