@@ -1,8 +1,9 @@
 #!/bin/sh
 # kmod/vmtest-or-skip.sh: the kernel-module part of the top-level `make test`.
 #
-# Runs the QEMU test (kmod/vmtest.sh, which builds khttpd.ko, htstress and
-# the guest tools first) and prints its KTAP lines.  When a tool it needs is
+# Runs the user-space unit test of the HTTP parser, then the QEMU test
+# (kmod/vmtest.sh, which builds khttpd.ko, htstress and the guest tools
+# first) and prints its KTAP lines.  When a tool it needs is
 # missing it prints "# SKIP kmod VM test: <reason>" and exits 0; a failing
 # build or test exits non-zero.
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +12,20 @@ skip() {
 	echo "# SKIP kmod VM test: $*"
 	exit 0
 }
+
+# The parser's user-space unit test needs only a C compiler: run it first.
+if command -v "${CC:-cc}" >/dev/null 2>&1; then
+	mkdir -p "$HERE/.cache"
+	if make -s -C "$HERE" parser-test >"$HERE/.cache/parser-test.log" 2>&1; then
+		echo "# kmod parser test: $(tail -n 1 "$HERE/.cache/parser-test.log" | sed -e 's/^# //')"
+		rm -f "$HERE/.cache/parser-test.log"
+	else
+		cat "$HERE/.cache/parser-test.log"
+		rm -f "$HERE/.cache/parser-test.log"
+		echo "kmod: parser unit test failed" >&2
+		exit 1
+	fi
+fi
 
 if [ -z "${KDIR:-}" ]; then
 	KDIR=$(find /usr/src -maxdepth 1 -name 'linux-headers-*-amd64' 2>/dev/null | sort | head -n 1)
