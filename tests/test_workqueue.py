@@ -168,9 +168,12 @@ def test_default_system_api() -> None:
         ran = threading.Event()
         assert queue_work(wq, WorkStruct(lambda w: ran.set()))
         assert ran.wait(TIMEOUT)
-        sched = WorkStruct(lambda w: None)
-        assert wqmod.schedule_work(sched) and flush_work(sched) in (True, False)
+        sched_ran = threading.Event()
+        sched = WorkStruct(lambda w: sched_ran.set())
+        assert wqmod.schedule_work(sched)
+        assert sched_ran.wait(TIMEOUT)
         assert wqmod.system_wq().name == "events"
+        assert wqmod.default_system().nr_cpus == 1
         destroy_workqueue(wq)
     finally:
         assert wqmod.shutdown_default_system(TIMEOUT)
@@ -512,16 +515,18 @@ def test_flush_and_cancel_of_itself_raise(system: WorkqueueSystem) -> None:
     errors: list[str] = []
 
     def selfish(work: WorkStruct) -> None:
-        for op in (flush_work, cancel_work_sync):
+        for op, arg in ((flush_work, work), (cancel_work_sync, work),
+                        (flush_workqueue, wq), (destroy_workqueue, wq)):
             try:
-                op(work)
+                op(arg)
             except RuntimeError as exc:
                 errors.append(str(exc))
 
     work = WorkStruct(selfish)
     queue_work(wq, work)
     flush_workqueue(wq)
-    assert len(errors) == 2 and all("deadlock" in e for e in errors)
+    assert len(errors) == 4 and all("deadlock" in e for e in errors)
+    assert not wq.destroyed
 
 
 # --- ordered [9] ----------------------------------------------------------------------
@@ -644,14 +649,18 @@ def test_exception_in_work_is_logged_and_worker_survives(
     def boom(work: WorkStruct) -> None:
         raise ValueError("boom")
 
+    def leave(work: WorkStruct) -> None:
+        raise SystemExit("leave")
+
     with caplog.at_level(logging.ERROR, logger="khttpd_py.workqueue"):
         queue_work(wq, WorkStruct(boom))
+        queue_work(wq, WorkStruct(leave))
         flush_workqueue(wq)
-    assert "boom" in caplog.text
+    assert "boom" in caplog.text and "leave" in caplog.text
     ok = Item("ok")
     queue_work(wq, ok)
     assert ok.done.wait(TIMEOUT)
-    assert wq.stats().completed == 2
+    assert wq.stats().completed == 3
 
 
 # --- destroy [17] ---------------------------------------------------------------------

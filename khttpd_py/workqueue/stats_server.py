@@ -83,7 +83,8 @@ class StatsServer:
         self.host: str = self._httpd.server_address[0]  # type: ignore[assignment]
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="wq-stats", daemon=True
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name="wq-stats", daemon=True,
         )
         self._thread.start()
         self._stopped = False

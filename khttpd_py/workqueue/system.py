@@ -365,13 +365,11 @@ class WorkqueueSystem(WorkerDriver):
                 if wq.destroyed or not self._is_chained(wq):
                     refused = f"workqueue: cannot queue {work!r} on wq {wq.name}"
             if refused is None:
+                if cpu is not None and not 0 <= cpu < self.nr_cpus:
+                    raise ValueError(f"cpu {cpu} out of range 0..{self.nr_cpus - 1}")
                 pwq = wq.dfl_pwq
                 if pwq is None:
-                    if cpu is None:
-                        cpu = self._local_cpu()
-                    elif not 0 <= cpu < self.nr_cpus:
-                        raise ValueError(f"cpu {cpu} out of range 0..{self.nr_cpus - 1}")
-                    pwq = wq.cpu_pwqs[cpu]
+                    pwq = wq.cpu_pwqs[self._local_cpu() if cpu is None else cpu]
                 last_pool = work.last_pool
                 if last_pool is not None and last_pool is not pwq.pool:
                     owner = last_pool.find_worker_executing_work(work)
@@ -397,9 +395,15 @@ class WorkqueueSystem(WorkerDriver):
         return pool is not None and pool.find_worker_executing_work(work) is not None
 
     def _check_not_self(self, work: WorkStruct, what: str) -> None:
+        """Waiting for the item this very worker runs would never end (lockdep's job)."""
         worker = current.worker
         if worker is not None and current.system is self and worker.current_work is work:
             raise RuntimeError(f"{what}() of the work item running in this worker would deadlock")
+
+    def _check_not_own_wq(self, wq: Workqueue, what: str) -> None:
+        """Waiting for a workqueue from one of its own items would wait for itself."""
+        if self._is_chained(wq):
+            raise RuntimeError(f"{what}({wq.name}) from one of its own items would deadlock")
 
     def _wait_flush(self, done: Any) -> None:
         """Wait on the flush condition until ``done()`` holds (lock held)."""
@@ -435,6 +439,7 @@ class WorkqueueSystem(WorkerDriver):
         Items queued afterwards (even by the items themselves) get a newer
         flush colour and are not waited for, so this cannot be livelocked.
         """
+        self._check_not_own_wq(wq, "flush_workqueue")
         with self.lock:
             color = wq.work_color
             wq.work_color = color + 1
@@ -444,6 +449,7 @@ class WorkqueueSystem(WorkerDriver):
     def drain_workqueue(self, wq: Workqueue) -> None:
         """``drain_workqueue``: wait until ``wq`` is empty; meanwhile only its own
         items may queue more (chained work), anything else is refused with a warning."""
+        self._check_not_own_wq(wq, "drain_workqueue")
         with self.lock:
             wq.draining += 1
             try:

@@ -223,7 +223,7 @@ class WorkerDriver:
             start = time.thread_time()
             try:
                 work.func(work)  # type: ignore[misc]
-            except Exception:  # a work function has no caller to report to: log it
+            except BaseException:  # no caller to report to: log it, keep the pool sane
                 log.exception("work function %r of %s raised", work.func, pwq.wq.name)
             cpu_time = time.thread_time() - start
         finally:
