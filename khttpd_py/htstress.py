@@ -611,17 +611,23 @@ def run_htstress(url: str = "http://127.0.0.1:8081/", requests: int = 10000,
     return result
 
 
-def _run(url, requests, concurrency, threads, duration, keep_alive, engine, host_header,
-         unix_path, family, debug) -> Result:
+def _run(url: str, requests: int, concurrency: int, threads: int, duration: float,
+         keep_alive: bool, engine: str, host_header: str | None, unix_path: str, family: int,
+         debug: bool) -> Result:
+    """Validate, resolve (loopback only) and run the chosen engine."""
     if concurrency < 1 or threads < 1 or requests < 0 or duration < 0:
         raise UsageError("need concurrency >= 1, threads >= 1, requests >= 0, duration >= 0")
     target = resolve(url, family, unix_path, host_header)
     name, tool = choose_engine(engine, keep_alive, unix_path)
     if name == "c" and tool is not None:
-        extra = (["-u", unix_path] if unix_path else []) + (["-h", host_header] if host_header
-                                                             else [])
-        extra += ["-d"] if debug else []
-        extra += ["-4"] if family == socket.AF_INET else ["-6"] if family == socket.AF_INET6 else []
+        extra = ["-u", unix_path] if unix_path else []
+        extra += ["-h", target.host_header, "-d"] if debug else ["-h", target.host_header]
+        if target.family == socket.AF_INET:
+            # the address we checked is loopback, not whatever the tool would resolve
+            url = f"http://{target.address[0]}:{target.port}{target.path}"
+            extra.append("-4")
+        elif family == socket.AF_INET6:
+            extra.append("-6")
         return _run_c(tool, url, requests, concurrency, threads, duration, keep_alive, extra)
     return _run_python(target, requests, concurrency, threads, duration, keep_alive, debug)
 
