@@ -866,3 +866,17 @@ def test_no_threads_left_after_shutdown() -> None:
     assert not any(name.startswith("kworker") for name in alive)
     with pytest.raises(RuntimeError):
         system.alloc_workqueue("late", 0, 0)
+
+
+def test_shutdown_timeout_bounds_a_stuck_item() -> None:
+    system = WorkqueueSystem(nr_cpus=1, idle_timeout=0.2)
+    wq = system.alloc_workqueue("stuck", WQ_UNBOUND, 0)
+    stuck = Item("stuck", io=True)
+    queue_work(wq, stuck)
+    assert started(stuck)
+    begin = time.monotonic()
+    assert system.shutdown(timeout=0.2) is False  # the item holds its worker
+    assert time.monotonic() - begin < 2.0
+    stuck.release()
+    assert wait_for(lambda: system.thread_count() == 0)
+    assert system.shutdown(timeout=TIMEOUT)

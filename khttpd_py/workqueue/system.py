@@ -278,10 +278,15 @@ class WorkqueueSystem(WorkerDriver):
         if wq.destroyed:
             return
         self.drain_workqueue(wq)
+        self._release_workqueue(wq, None)
+
+    def _release_workqueue(self, wq: Workqueue, deadline: float | None) -> bool:
+        """Unlink a drained ``wq``, stop its rescuer and the pools only it used; join
+        those threads (until ``deadline``).  True if they all exited."""
         doomed: list[threading.Thread] = []
         with self.lock:
             if wq.destroyed:
-                return
+                return True
             wq.destroyed = True
             if wq in self._workqueues:
                 self._workqueues.remove(wq)
@@ -294,39 +299,42 @@ class WorkqueueSystem(WorkerDriver):
                 self.wake_worker(rescuer)
                 if task.thread is not None:
                     doomed.append(task.thread)
+        return self._join(doomed, deadline)
+
+    @staticmethod
+    def _join(threads: list[threading.Thread], deadline: float | None) -> bool:
         me = threading.current_thread()
-        for thread in doomed:
-            if thread is not me and thread.ident is not None:
-                thread.join()
+        for thread in threads:
+            if thread is me or thread.ident is None:
+                continue
+            thread.join(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        return not any(t.is_alive() for t in threads if t is not me)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Destroy every workqueue (draining it), stop every worker, join every thread.
 
         Returns True when no thread of this system is left alive.  An item
         that never returns keeps its worker (and the drain) waiting, exactly
-        as it would keep ``rmmod`` waiting; use ``timeout`` to bound the join.
+        as it would keep ``rmmod`` waiting; ``timeout`` bounds the whole
+        shutdown: past it, the workers are told to exit as soon as they run
+        out of work (the items already queued still run) and the result is False.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
             self._closed = True
             wqs = list(self._workqueues)
         for wq in wqs:
-            self.destroy_workqueue(wq)
+            self._drain(wq, deadline)
+            self._release_workqueue(wq, deadline)
         doomed: list[threading.Thread] = []
         with self.lock:
             for pool in list(self._pools):
                 self._destroy_pool(pool, doomed)
             threads = list(self._threads) + list(self._exiting)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        me = threading.current_thread()
-        for thread in threads:
-            if thread is me:
-                continue
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            thread.join(left)
-        alive = [t for t in threads if t.is_alive() and t is not me]
+        clean = self._join(threads, deadline)
         with self.lock:
             self._exiting = [t for t in self._exiting if t.is_alive()]
-        return not alive
+        return clean
 
     # --- queueing --------------------------------------------------------------------
     def _local_cpu(self) -> int:
@@ -405,14 +413,24 @@ class WorkqueueSystem(WorkerDriver):
         if self._is_chained(wq):
             raise RuntimeError(f"{what}({wq.name}) from one of its own items would deadlock")
 
-    def _wait_flush(self, done: Any) -> None:
-        """Wait on the flush condition until ``done()`` holds (lock held)."""
+    def _wait_flush(self, done: Any, deadline: float | None = None) -> bool:
+        """Wait on the flush condition until ``done()`` holds (lock held).
+
+        Returns False if ``deadline`` (a ``time.monotonic()`` value) passed first.
+        """
         if done():
-            return
+            return True
         self._flush_waiters += 1
         try:
             while not done():
-                self._flush_cond.wait()
+                if deadline is None:
+                    self._flush_cond.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._flush_cond.wait(left)
+            return True
         finally:
             self._flush_waiters -= 1
 
@@ -450,11 +468,14 @@ class WorkqueueSystem(WorkerDriver):
         """``drain_workqueue``: wait until ``wq`` is empty; meanwhile only its own
         items may queue more (chained work), anything else is refused with a warning."""
         self._check_not_own_wq(wq, "drain_workqueue")
+        self._drain(wq, None)
+
+    def _drain(self, wq: Workqueue, deadline: float | None) -> bool:
         with self.lock:
             wq.draining += 1
             try:
                 in_flight = wq._in_flight
-                self._wait_flush(lambda: not in_flight)
+                return self._wait_flush(lambda: not in_flight, deadline)
             finally:
                 wq.draining -= 1
 

@@ -261,6 +261,8 @@ class WorkerDriver:
 
     def _cooldown(self, worker: Worker, seconds: float) -> None:
         """Wait after a failed creation; a wakeup (pool destroyed) cuts it short."""
+        if worker.pool.destroyed or worker.flags & WORKER_DIE:
+            return  # the creation failed because the pool is going away: nothing to wait for
         task: Task = worker.task
         task.woken = False
         if self.create_cooldown is not None:
