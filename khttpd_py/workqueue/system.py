@@ -145,6 +145,8 @@ class WorkqueueSystem(WorkerDriver):
 
     def _put_pool(self, pool: WorkerPool, doomed: list[threading.Thread]) -> None:
         """Drop a pwq's reference; unbound and legacy pools die with their last user."""
+        if pool.destroyed:
+            return
         refs = self._pool_refs[id(pool)] - 1
         self._pool_refs[id(pool)] = refs
         if refs == 0 and (pool.cpu is None or pool.legacy):
@@ -165,6 +167,7 @@ class WorkqueueSystem(WorkerDriver):
         for ukey in [k for k, p in self._unbound_pools.items() if p is pool]:
             del self._unbound_pools[ukey]
         self._legacy_names.pop(pool.id, None)
+        self._pool_refs.pop(id(pool), None)
 
     # --- alloc / destroy -------------------------------------------------------------
     def alloc_workqueue(
