@@ -54,18 +54,37 @@ NPM_PACKAGES: dict[str, tuple[str, str, str]] = {
 """Pinned JS packages and where their files go under ``book/_vendor``."""
 
 WIDGETS_CONFIG_JS = """\
-/* khttpd-book: point the ipywidgets embed manager at its vendored files.
-   Loaded between require.js and widgets/embed-amd.js; written by khttpd_py.booktools. */
+/* khttpd-book: settings for the ipywidgets embed manager, written by khttpd_py.booktools.
+   Loaded between require.js and widgets/embed-amd.js, on pages with widgets only. */
 (function () {
   var root = document.documentElement.getAttribute("data-content_root") || "";
+  /* where the manager loads its lazily loaded files from */
   window.__jupyter_widgets_assets_path__ = root + "_static/widgets/";
+  /* The manager typesets labels with MathJax 2's MathJax.Hub.Queue whenever window.MathJax
+     exists; the book loads MathJax 3, which has no Hub.  Give the real MathJax 3 object
+     (the one with a version) a Hub.Queue that calls typesetPromise. */
+  var current = window.MathJax;
+  var withHub = function (mj) {
+    if (mj && mj.version && !mj.Hub) {
+      mj.Hub = {Queue: function () { if (mj.typesetPromise) { mj.typesetPromise(); } }};
+    }
+    return mj;
+  };
+  try {
+    Object.defineProperty(window, "MathJax", {
+      configurable: true,
+      get: function () { return withHub(current); },
+      set: function (value) { current = value; }
+    });
+  } catch (e) { /* leave MathJax alone */ }
 })();
 """
 """Asset path for the manager's lazily loaded files.
 
 Its CSS resolves the icon fonts before reading this, against the page's folder
-(``book/@jupyter-widgets/html-manager/dist/``), so :func:`vendor_js` also puts a
-copy of the fonts there, through ``html_extra_path`` (``book/_vendor/root``).
+(``book/@jupyter-widgets/`` or ``book/@jupyter-widgets/html-manager/dist/``), so
+:func:`vendor_js` also puts a copy of the fonts there, through ``html_extra_path``
+(``book/_vendor/root``).
 """
 
 FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
@@ -111,11 +130,13 @@ def vendor_js(vendor: Path = VENDOR, force: bool = False) -> None:
     }
     if missing:
         _npm_pack(vendor, missing)
-    fonts = root_dir / "book" / "@jupyter-widgets" / "html-manager" / "dist"
-    fonts.mkdir(parents=True, exist_ok=True)
-    for font in (vendor / "widgets").iterdir():
-        if font.suffix in FONT_SUFFIXES and not (fonts / font.name).is_file():
-            shutil.copyfile(font, fonts / font.name)
+    # the widget CSS asks for its fonts relative to the page, under one of these two folders
+    for sub in ("@jupyter-widgets", "@jupyter-widgets/html-manager/dist"):
+        fonts = root_dir / "book" / sub
+        fonts.mkdir(parents=True, exist_ok=True)
+        for font in (vendor / "widgets").iterdir():
+            if font.suffix in FONT_SUFFIXES and not (fonts / font.name).is_file():
+                shutil.copyfile(font, fonts / font.name)
 
 
 def _npm_pack(vendor: Path, missing: dict[str, tuple[str, str, str]]) -> None:
@@ -331,6 +352,7 @@ def gantt_traces(result, legend: bool = True) -> list[dict]:
                 "text": [s.worker if kind == "burn" else "" for s in segs],
                 "textposition": "inside",
                 "insidetextanchor": "middle",
+                "textangle": 0,
                 "customdata": [
                     [s.worker or "-", "-" if s.cpu is None else s.cpu, s.start, s.end] for s in segs
                 ],
@@ -345,13 +367,19 @@ def gantt_traces(result, legend: bool = True) -> list[dict]:
     return traces
 
 
+def _legend_y(height: int, top: int, bottom: int) -> float:
+    """Paper y of a legend 48 px below the plot area (below the x-axis title)."""
+    return -48 / max(height - top - bottom, 50)
+
+
 def gantt_layout(result, title: str, height: int | None = None) -> dict:
     """Layout for :func:`gantt_traces`: items top to bottom in queue order, time in ms."""
     order = [w.name for w in result.scenario.works]
+    height = height or max(320, 150 + 40 * len(order))
     return {
         "title": {"text": title},
         "barmode": "overlay",
-        "height": height or max(320, 150 + 40 * len(order)),
+        "height": height,
         "xaxis": {"title": {"text": "simulated time (ms)"}, "rangemode": "tozero"},
         "yaxis": {
             "title": {"text": "work item"},
@@ -359,8 +387,8 @@ def gantt_layout(result, title: str, height: int | None = None) -> dict:
             "categoryarray": list(reversed(order)),
         },
         "uniformtext": {"minsize": 9, "mode": "hide"},
-        "legend": {"orientation": "h", "y": -0.18, "yanchor": "top"},
-        "margin": {"l": 70, "r": 20, "t": 60, "b": 90},
+        "legend": {"orientation": "h", "y": _legend_y(height, 60, 100), "yanchor": "top"},
+        "margin": {"l": 70, "r": 20, "t": 60, "b": 100},
     }
 
 
@@ -376,7 +404,7 @@ def gantt_figure(result, title: str, height: int | None = None):
     return go.Figure(**gantt_spec(result, title, height))
 
 
-def gantt_switch(results: dict, title: str, label: str = "model"):
+def gantt_switch(results: dict, title: str):
     """One figure, several simulations: a drop-down menu picks which one is drawn.
 
     Every result's traces are in the figure and the menu toggles their
@@ -424,10 +452,7 @@ def gantt_switch(results: dict, title: str, label: str = "model"):
             }
         ],
         margin={"t": 90},
-    )
-    fig.add_annotation(
-        text=f"{label}:", x=1.0, xref="paper", xanchor="right", xshift=-150,
-        y=1.2, yref="paper", yanchor="top", showarrow=False,
+        legend={"y": _legend_y(height, 90, 100)},
     )
     return fig
 
