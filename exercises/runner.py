@@ -342,6 +342,7 @@ def grade_exercise(
             print(f"kept {control}", file=sys.stderr)
         else:
             shutil.rmtree(control, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
         result.seconds = time.monotonic() - started
     return result
 

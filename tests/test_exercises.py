@@ -163,6 +163,26 @@ def test_infinite_loop_costs_only_that_exercise(release: Path, tmp_path: Path):
     assert took < 12 + 40, f"the run took {took:.0f} s"
 
 
+def test_output_flood_costs_only_that_exercise(release: Path, tmp_path: Path):
+    copy = copy_of(release, tmp_path / "flooder")
+    flood = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
+    sabotage(copy, "01-response-bytes", flood)
+    code, result = grade_json(copy, "--only", "01", "--timeout", "30")
+    [exercise] = result["exercises"]
+    assert exercise["score"] == 0 and code == 1
+    messages = " ".join(t["message"] for t in exercise["tests"]) + exercise["note"]
+    assert "File too large" in messages or exercise["status"] in ("crashed", "timeout")
+
+
+def test_grading_leaves_no_temporary_directory(release: Path):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("khttpd-grade-*"))
+    grade_json(release, "--only", "02")
+    after = set(Path(tempfile.gettempdir()).glob("khttpd-grade-*"))
+    assert not after - before - {Path(tempfile.gettempdir()) / f"khttpd-grade-mpl-{os.getuid()}"}
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
