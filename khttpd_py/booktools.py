@@ -5,6 +5,7 @@ Command line (``make book`` runs the first)::
     python -m khttpd_py.booktools build     # vendor the JS if missing, then jupyter-book build
     python -m khttpd_py.booktools vendor    # only fetch the JS into book/_vendor/
     python -m khttpd_py.booktools clean     # remove _build/ (the execution cache included)
+    python -m khttpd_py.booktools store-outputs book/02-*.ipynb   # after editing a chapter
 
 The built site must make no request to another host, so everything a page
 loads is copied into ``book/_vendor/`` (served as ``_static/`` through
@@ -226,6 +227,37 @@ def build(root: Path = ROOT, quiet: bool = False) -> Path:
         raise BookError(f"the build reported success but {index} is missing")
     print(f"booktools: built in {elapsed:.0f} s -> {index}")
     return index
+
+
+def store_outputs(notebooks: list[Path]) -> None:
+    """Execute each notebook in place and keep only the outputs nbval checks.
+
+    Cells tagged ``nbval-check-output`` keep their (deterministic) outputs so
+    ``pytest --nbval-lax`` has something to compare; every other output (timings,
+    figures, widgets) is dropped: the book executes the notebooks at build time.
+    """
+    import nbformat
+
+    for path in notebooks:
+        if not path.is_file():
+            raise BookError(f"no such notebook: {path}")
+        proc = subprocess.run(
+            [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+             "--inplace", "--ExecutePreprocessor.timeout=600", str(path)],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise BookError(f"{path.name} failed to execute:\n{proc.stderr.strip()[-2000:]}")
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)  # timestamps: noise in every diff
+            if cell.cell_type == "code" and "nbval-check-output" not in cell.metadata.get(
+                "tags", []
+            ):
+                cell.outputs = []
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, path)
+        print(f"booktools: stored the checked outputs of {path}")
 
 
 def clean(root: Path = ROOT) -> None:
@@ -527,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     p_vendor = sub.add_parser("vendor", help="fetch the pinned JS into book/_vendor/")
     p_vendor.add_argument("--force", action="store_true", help="fetch again even if present")
     sub.add_parser("clean", help="remove _build/")
+    p_store = sub.add_parser(
+        "store-outputs", help="execute notebooks in place, keep only nbval-checked outputs"
+    )
+    p_store.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
@@ -535,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "vendor":
             vendor_js(VENDOR, force=args.force)
             print(f"booktools: vendored JS in {VENDOR}")
+        elif args.command == "store-outputs":
+            store_outputs(args.notebooks)
         else:
             clean()
     except BookError as exc:
