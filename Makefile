@@ -33,7 +33,6 @@ venv: $(STAMP)
 
 book: $(STAMP)
 	$(PY) -m khttpd_py.booktools build
-	@echo "The book is at file://$(CURDIR)/_build/html/index.html  (or: make serve-book)"
 
 serve-book:
 	@test -f _build/html/index.html || { echo "error: no built book; run 'make book' first" >&2; exit 1; }
@@ -49,8 +48,9 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m khttpd_py bench --quick
 
+# make grade ARGS="--only 03 --json"
 grade: $(STAMP)
-	$(PY) -m exercises.grade
+	$(PY) -m exercises.grade $(ARGS)
 
 OUT ?= release
 release: $(STAMP)
