@@ -26,6 +26,7 @@ import threading
 import time
 from types import TracebackType
 
+from khttpd_py.workqueue.policy import WORKER_NOT_RUNNING
 from khttpd_py.workqueue.worker import current
 
 
@@ -40,8 +41,8 @@ class _Blocking:
             return
         depth = current.depth
         current.depth = depth + 1
-        if depth:
-            return
+        if depth or worker.flags & WORKER_NOT_RUNNING:
+            return  # the kernel's lock-free early return: nothing to account
         with current.system.lock:
             worker.pool.wq_worker_sleeping(worker)
 
@@ -56,8 +57,8 @@ class _Blocking:
             return
         depth = current.depth - 1
         current.depth = depth
-        if depth:
-            return
+        if depth or not worker.sleeping:
+            return  # wq_worker_running's lock-free check: it never left nr_running
         with current.system.lock:
             worker.pool.wq_worker_running(worker)
 

@@ -388,11 +388,13 @@ class WorkerPool:
     def wq_worker_sleeping(self, worker: Worker) -> Worker | None:
         """A busy worker is about to block: it leaves nr_running, and if work is
         waiting with nothing running, the first idle worker is woken (CMW)."""
+        # As in the kernel, NOT_RUNNING workers (unbound, CPU-intensive, rescuer)
+        # return before anything is touched: they never counted in nr_running.
+        if worker.flags & WORKER_NOT_RUNNING:
+            return None
         if worker.sleeping or worker.pool is not self:
             return None
         worker.sleeping = True
-        if worker.flags & WORKER_NOT_RUNNING:
-            return None
         self.nr_running -= 1
         if self.legacy:
             return None

@@ -56,18 +56,49 @@ log = logging.getLogger("khttpd_py.workqueue")
 class Task:
     """The driver's half of a kworker (``worker.task``): its thread and its wakeup.
 
-    ``woken`` is the flag ``wake_up_process`` sets; the worker clears it before
-    each wait and sleeps until it is set, so a spurious Condition wakeup is
-    harmless and a wakeup is never lost.
+    ``woken`` is the flag ``wake_up_process`` sets.  The sleeper clears it,
+    then blocks on ``gate``, a lock used as a binary semaphore that the waker
+    releases.  Both sides look at ``woken`` and ``waiting`` only under the
+    system lock, so a wakeup is never lost and a stale release only causes a
+    harmless extra turn of the sleeper's loop.  (A ``Condition`` would do the
+    same but allocates a fresh lock for every wait; a kworker sleeps once per
+    work item, so this is on the hot path.)
     """
 
-    __slots__ = ("cond", "woken", "thread", "stop")
+    __slots__ = ("lock", "gate", "woken", "waiting", "thread", "stop")
 
     def __init__(self, lock: threading.Lock) -> None:
-        self.cond = threading.Condition(lock)
+        self.lock = lock
+        self.gate = threading.Lock()
+        self.gate.acquire()
         self.woken = False
+        self.waiting = False
         self.thread: threading.Thread | None = None
         self.stop = False
+
+    def wake(self) -> None:
+        """``wake_up_process``; the system lock is held."""
+        self.woken = True
+        if self.waiting:
+            self.waiting = False
+            self.gate.release()
+
+    def sleep(self, timeout: float | None = None) -> bool:
+        """Sleep until :meth:`wake` or ``timeout``; the system lock is held on entry and
+        on return (released meanwhile).  Returns ``woken``."""
+        if self.woken:
+            return True
+        self.waiting = True
+        self.lock.release()
+        try:
+            if timeout is None:
+                self.gate.acquire()
+            else:
+                self.gate.acquire(timeout=timeout)
+        finally:
+            self.lock.acquire()
+        self.waiting = False
+        return self.woken
 
 
 class _Current(threading.local):
@@ -116,8 +147,7 @@ class WorkerDriver:
         """``wake_up_process``: called by the rules with the lock held."""
         task: Task | None = worker.task
         if task is not None:
-            task.woken = True
-            task.cond.notify()
+            task.wake()
 
     def now(self) -> float:
         """The clock the rules read (idle times): monotonic seconds."""
@@ -173,8 +203,8 @@ class WorkerDriver:
         task: Task = worker.task
         with self.lock:
             try:
-                while not task.woken:  # wait for attach_worker + wake_up_process
-                    task.cond.wait()
+                while not task.sleep():  # wait for attach_worker + wake_up_process
+                    pass
                 if not worker.flags & WORKER_DIE:
                     self._drive(worker, worker.pool.worker_thread(worker))
             finally:
@@ -254,7 +284,7 @@ class WorkerDriver:
         if not pool.legacy and pool.idle_timeout != float("inf"):
             timeout = max(worker.last_active + pool.idle_timeout - self.now(), 0.0)
         while not task.woken:
-            if task.cond.wait(timeout) or task.woken or timeout is None:
+            if task.sleep(timeout) or timeout is None:
                 continue
             pool.reap_idle_workers()
             timeout = pool.idle_timeout
@@ -267,7 +297,7 @@ class WorkerDriver:
         task.woken = False
         if self.create_cooldown is not None:
             seconds = self.create_cooldown
-        task.cond.wait(seconds)
+        task.sleep(seconds)
 
     # --- the rescuer ------------------------------------------------------------------
     def _on_mayday(self, pwq: PoolWorkqueue) -> None:
@@ -289,7 +319,8 @@ class WorkerDriver:
                 while True:
                     task.woken = False
                     while not maydays and not task.stop:
-                        task.cond.wait()
+                        task.sleep()
+                        task.woken = False
                     if not maydays:
                         return
                     pwq = maydays.popleft()
