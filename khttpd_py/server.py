@@ -111,6 +111,18 @@ def open_listen_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def kernel_accept(listen: socket.socket) -> socket.socket:
+    """``kernel_accept``: wait for the next connection and return its socket.
+
+    ``socket.accept()`` would also build the peer address and convert the
+    family and type to enums for every connection; the daemon needs neither,
+    so it wraps the raw descriptor itself (this loop runs once per connection
+    in both modes).
+    """
+    fd, _addr = listen._accept()  # type: ignore[attr-defined]
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=fd)
+
+
 def kernel_sock_shutdown(sock: socket.socket) -> None:
     """``kernel_sock_shutdown(sock, SHUT_RDWR)``: wake anyone blocked on ``sock``.
 
@@ -368,7 +380,7 @@ class KHttpd:
         start_worker = self._start_kthread if self.mode == "thread" else self._queue_khttp
         while not kthread_should_stop():
             try:
-                sock, _addr = listen.accept()
+                sock = kernel_accept(listen)
             except OSError as exc:
                 if self.is_stopped:
                     break
