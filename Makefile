@@ -69,6 +69,8 @@ lint: $(STAMP)
 # pytest's exit 5 (no tests collected) is a failure here like any other non-zero exit.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	@# the C load generator, so the tests that compare both htstress engines run too
+	@$(MAKE) -s -C kmod htstress >/dev/null 2>&1 || echo "# note: kmod/htstress not built (no C compiler?); its tests will SKIP"
 	$(PY) -m pytest
 	./kmod/vmtest-or-skip.sh
 
