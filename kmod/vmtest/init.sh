@@ -361,6 +361,22 @@ t_bad_params() {
 	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000"
 }
 
+# stat_snap: busy and total jiffies of all CPUs, context switches, forks
+stat_snap() {
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i;
+			   b = t - $5 - $6 }
+	     $1 == "ctxt" { c = $2 } $1 == "processes" { p = $2 }
+	     END { print b, t, c, p }' /proc/stat
+}
+
+# stat_delta LABEL BEFORE AFTER: where one run's time went (per request)
+stat_delta() {
+	echo "$2 $3" | awk -v l="$1" -v n="$REQUESTS" -v cpus="$(nproc)" '{
+		b = $5 - $1; t = $6 - $2
+		printf "# cpu %s: busy %.0f%% of %d CPU(s), %.2f ms CPU/request, %.1f context switches/request, %.2f forks/request\n",
+		       l, t ? 100 * b / t : 0, cpus, 10 * b / n, ($7 - $3) / n, ($8 - $4) / n }'
+}
+
 t_paired() {
 	_r=1
 	: >/tmp/ratios
@@ -379,12 +395,15 @@ t_paired() {
 		fi
 		for _m in $_order; do
 			insmod "$MODULE" mode="$_m" || return 1
+			_s0=$(stat_snap)
 			timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
 				"$URL" >/tmp/ht.out 2>&1
+			_s1=$(stat_snap)
 			rmmod_bounded 30 || return 1
 			_rps=$(field "requests/sec:" /tmp/ht.out)
 			_good=$(field "good requests:" /tmp/ht.out)
 			echo "# round $_r $_m: $_rps requests/sec (good $_good/$REQUESTS)"
+			stat_delta "$_r $_m" "$_s0" "$_s1"
 			[ "$_good" = "$REQUESTS" ] || return 1
 			echo "$_rps" >>"/tmp/rps.$_m"
 			eval "_rps_$_m=\$_rps"
