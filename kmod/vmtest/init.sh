@@ -5,7 +5,7 @@
 # console stays on ttyS0.  The host reads both from files, because QEMU
 # exits 0 on any power-off.  Settings come from the kernel command line
 # (unknown name=value words become environment variables of init):
-#   vt_rounds vt_requests vt_conc vt_threads
+#   vt_rounds vt_warmup vt_requests vt_conc vt_threads
 #   vt_only=bench: only the paired throughput rounds and the dmesg check
 #   vt_budget=S: start no paired round after S seconds of uptime once three
 #                rounds are done (keeps a slow, contended run in its limit)
@@ -21,9 +21,10 @@ ip link set lo up
 exec >/dev/ttyS1 2>&1
 
 ROUNDS=${vt_rounds:-5}
-REQUESTS=${vt_requests:-1000}
-CONC=${vt_conc:-10}
-THREADS=${vt_threads:-2}
+WARMUP=${vt_warmup:-1}
+REQUESTS=${vt_requests:-3000}
+CONC=${vt_conc:-1}
+THREADS=${vt_threads:-4}
 ONLY=${vt_only:-all}
 BUDGET=${vt_budget:-0}
 URL=http://127.0.0.1:8081/
@@ -283,7 +284,8 @@ t_rmmod_idle() {
 
 t_rmmod_load() {
 	insmod "$MODULE" mode="$1" || return 1
-	timeout 150 htstress -n 100000000 -c "$CONC" -t "$THREADS" "$URL" \
+	# a fixed, heavier load than the benchmark's: 20 connections in flight
+	timeout 150 htstress -n 100000000 -c 10 -t 2 "$URL" \
 		>/tmp/load.out 2>&1 &
 	_hp=$!
 	sleep 3
@@ -361,27 +363,64 @@ t_bad_params() {
 	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000"
 }
 
-# stat_snap: busy and total jiffies of all CPUs, context switches, forks
+# stat_snap: busy and total jiffies of all CPUs, context switches, forks,
+# and the CPU time of this shell's waited-for children (htstress)
 stat_snap() {
 	awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i;
 			   b = t - $5 - $6 }
 	     $1 == "ctxt" { c = $2 } $1 == "processes" { p = $2 }
-	     END { print b, t, c, p }' /proc/stat
+	     END { printf "%d %d %d %d ", b, t, c, p }' /proc/stat
+	awk '{ print $16 + $17 }' /proc/$$/stat
 }
 
-# stat_delta LABEL BEFORE AFTER: where one run's time went (per request)
+# stat_delta LABEL BEFORE AFTER: where one run's time went, per request;
+# appends "other-ms" (CPU not charged to htstress) to /tmp/other.MODE
 stat_delta() {
 	echo "$2 $3" | awk -v l="$1" -v n="$REQUESTS" -v cpus="$(nproc)" '{
-		b = $5 - $1; t = $6 - $2
-		printf "# cpu %s: busy %.0f%% of %d CPU(s), %.2f ms CPU/request, %.1f context switches/request, %.2f forks/request\n",
-		       l, t ? 100 * b / t : 0, cpus, 10 * b / n, ($7 - $3) / n, ($8 - $4) / n }'
+		b = $6 - $1; t = $7 - $2; h = $10 - $5
+		printf "# cpu %s: busy %.0f%% of %d CPU(s), %.2f ms CPU/request (htstress %.2f, other %.2f), %.1f context switches/request, %.2f forks/request\n",
+		       l, t ? 100 * b / t : 0, cpus, 10 * b / n, 10 * h / n, 10 * (b - h) / n, ($8 - $3) / n, ($9 - $4) / n
+		printf "%.3f\n", 10 * (b - h) / n >"/tmp/other.last" }'
+}
+
+# paired_run LABEL MODE: insmod, one htstress run, rmmod; sets _rps, _good
+paired_run() {
+	insmod "$MODULE" mode="$2" || return 1
+	_s0=$(stat_snap)
+	timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
+		"$URL" >/tmp/ht.out 2>&1
+	_s1=$(stat_snap)
+	rmmod_bounded 30 || return 1
+	_rps=$(field "requests/sec:" /tmp/ht.out)
+	_good=$(field "good requests:" /tmp/ht.out)
+	echo "# $1 $2: $_rps requests/sec (good $_good/$REQUESTS)"
+	stat_delta "$1 $2" "$_s0" "$_s1"
+	[ "$_good" = "$REQUESTS" ]
+}
+
+median() {
+	sort -n "$1" | awk '{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2];
+		      else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 t_paired() {
-	_r=1
 	: >/tmp/ratios
-	: >/tmp/rps.kthread
-	: >/tmp/rps.cmwq
+	: >/tmp/other.ratios
+	for _m in kthread cmwq; do
+		: >"/tmp/rps.$_m"
+		: >"/tmp/other.$_m"
+	done
+	# warm-up: the first runs after boot grow the kworker pool and fill
+	# slab caches; they are shown but not counted
+	_w=1
+	while [ "$_w" -le "$WARMUP" ]; do
+		for _m in kthread cmwq; do
+			paired_run "warm-up $_w" "$_m" || return 1
+		done
+		_w=$((_w + 1))
+	done
+	_r=1
 	while [ "$_r" -le "$ROUNDS" ]; do
 		if [ "$BUDGET" -gt 0 ] && [ "$_r" -gt 3 ] &&
 		   awk -v u="$(uptime_s)" -v b="$BUDGET" 'BEGIN { exit !(u > b) }'; then
@@ -394,31 +433,22 @@ t_paired() {
 			_order="cmwq kthread"
 		fi
 		for _m in $_order; do
-			insmod "$MODULE" mode="$_m" || return 1
-			_s0=$(stat_snap)
-			timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
-				"$URL" >/tmp/ht.out 2>&1
-			_s1=$(stat_snap)
-			rmmod_bounded 30 || return 1
-			_rps=$(field "requests/sec:" /tmp/ht.out)
-			_good=$(field "good requests:" /tmp/ht.out)
-			echo "# round $_r $_m: $_rps requests/sec (good $_good/$REQUESTS)"
-			stat_delta "$_r $_m" "$_s0" "$_s1"
-			[ "$_good" = "$REQUESTS" ] || return 1
+			paired_run "round $_r" "$_m" || return 1
 			echo "$_rps" >>"/tmp/rps.$_m"
 			eval "_rps_$_m=\$_rps"
+			cat /tmp/other.last >>"/tmp/other.$_m"
+			eval "_other_$_m=\$(cat /tmp/other.last)"
 		done
 		# shellcheck disable=SC2154
 		awk -v c="$_rps_cmwq" -v k="$_rps_kthread" \
 			'BEGIN { printf "%.3f\n", c / k }' >>/tmp/ratios
+		# shellcheck disable=SC2154
+		awk -v c="$_other_cmwq" -v k="$_other_kthread" \
+			'BEGIN { printf "%.3f\n", (c > 0 ? k / c : 0) }' >>/tmp/other.ratios
 		echo "# round $_r cmwq/kthread: $(tail -n 1 /tmp/ratios)"
 		_r=$((_r + 1))
 	done
-	median() {
-		sort -n "$1" | awk '{ v[NR] = $1 }
-			END { if (NR % 2) print v[(NR + 1) / 2];
-			      else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-	}
+	echo "# cpu medians: other-than-htstress ms/request kthread=$(median /tmp/other.kthread) cmwq=$(median /tmp/other.cmwq) kthread/cmwq=$(median /tmp/other.ratios)"
 	echo "# paired: rounds=$((_r - 1)) requests=$REQUESTS concurrency=$CONC threads=$THREADS kthread_median=$(median /tmp/rps.kthread) cmwq_median=$(median /tmp/rps.cmwq) ratio_median=$(median /tmp/ratios) ratios=$(paste -s -d, /tmp/ratios)"
 }
 
