@@ -57,6 +57,8 @@ static const char response_501_close[] =
 	RESPONSE("501 Not Implemented", "Close", BODY_501, BODY_501_LEN);
 static const char response_501_keep_alive[] =
 	RESPONSE("501 Not Implemented", "Keep-Alive", BODY_501, BODY_501_LEN);
+/* HEAD: the 200's head alone (RFC 9110 9.3.2); upstream answers it 501 with a body. */
+#define HEAD_ONLY(resp)	(sizeof(resp) - 1 - BODY_200_LEN)
 static const char response_400_close[] =
 	RESPONSE("400 Bad Request", "Close", BODY_400, BODY_400_LEN);
 
@@ -135,8 +137,9 @@ static int http_on_message_complete(struct http_parser *parser)
 	struct http_conn *conn = req->conn;
 	bool keep_alive = http_should_keep_alive(parser) &&
 			  !READ_ONCE(conn->srv->stopping);
-	bool get = parser->method == HTTP_GET &&
-		   !(parser->flags & HTTP_F_TRANSFER_ENCODING);
+	bool chunked = parser->flags & HTTP_F_TRANSFER_ENCODING;
+	bool get = parser->method == HTTP_GET && !chunked;
+	bool head = parser->method == HTTP_HEAD && !chunked;
 	const char *response;
 	size_t size;
 	int err;
@@ -150,6 +153,12 @@ static int http_on_message_complete(struct http_parser *parser)
 					response_200_close;
 		size = keep_alive ? sizeof(response_200_keep_alive) :
 				    sizeof(response_200_close);
+	} else if (head) {
+		response = keep_alive ? response_200_keep_alive :
+					response_200_close;
+		/* + 1: the send below leaves out the string's NUL */
+		size = 1 + (keep_alive ? HEAD_ONLY(response_200_keep_alive) :
+					 HEAD_ONLY(response_200_close));
 	} else {
 		response = keep_alive ? response_501_keep_alive :
 					response_501_close;

@@ -44,6 +44,8 @@ R200K=$(resp "200 OK" "Hello World!" 12 Keep-Alive)
 R501C=$(resp "501 Not Implemented" "501 Not Implemented" 19 Close)
 R501K=$(resp "501 Not Implemented" "501 Not Implemented" 19 Keep-Alive)
 R400C=$(resp "400 Bad Request" "400 Bad Request" 15 Close)
+H200C=$(resp "200 OK" "" 12 Close)	# HEAD: the 200's head, no body
+H200K=$(resp "200 OK" "" 12 Keep-Alive)
 
 C() {
 	khttpc -T 10 "$@"
@@ -163,6 +165,11 @@ t_get() {
 t_post() {
 	C 'send:POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1' \
 		"expect:$R501C" eof
+}
+
+t_head() {
+	C 'send:HEAD / HTTP/1.1\r\nHost: x\r\n\r\n' "expect:$H200K" open \
+		'send:HEAD /x HTTP/1.0\r\n\r\n' "expect:$H200C" eof
 }
 
 t_keepalive() {
@@ -461,7 +468,7 @@ t_dmesg() {
 
 # ------------------------------------------------------------------ main
 
-PER_MODE=15
+PER_MODE=16
 GLOBAL=5
 if [ "$ONLY" = bench ]; then
 	PLAN=2
@@ -479,6 +486,7 @@ if [ "$ONLY" != bench ]; then
 		loaded && start_idle_watch
 		run "$MODE: GET HTTP/1.0 -> exact 200 response, closed" t_get
 		run "$MODE: POST -> exact 501 response, closed" t_post
+		run "$MODE: HEAD -> the 200's headers without a body" t_head
 		run "$MODE: HTTP/1.1 keep-alive, two requests on one connection" t_keepalive
 		run "$MODE: HTTP/1.0 keep-alive on request, 501 keep-alive" t_keepalive10
 		run "$MODE: two pipelined requests in one segment" t_pipeline
