@@ -291,8 +291,12 @@ class WorkerPool:
         return self.need_more_worker() and not self.may_start_working()
 
     def too_many_workers(self) -> bool:
-        """More than two idle and idle beyond a quarter of busy: reap one."""
-        nr_idle = self.nr_idle
+        """More than two idle and idle beyond a quarter of busy: reap one.
+
+        A worker busy managing counts as idle, as in the kernel: it is about to
+        add a worker, not to run work.
+        """
+        nr_idle = self.nr_idle + int(self.manager_active)
         nr_busy = self.nr_workers - nr_idle
         return nr_idle > 2 and (nr_idle - 2) * MAX_IDLE_WORKERS_RATIO >= nr_busy
 
