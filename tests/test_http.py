@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import httptools
 import pytest
+from wire_bytes import (
+    BAD_REQUEST,
+    NOT_IMPLEMENTED_CLOSE,
+    NOT_IMPLEMENTED_KEEPALIVE,
+    OK_CLOSE,
+    OK_KEEPALIVE,
+)
 
 from khttpd_py import http as khttpd_http
 from khttpd_py.http import (
@@ -11,23 +18,6 @@ from khttpd_py.http import (
     RECV_BUFFER_SIZE,
     HttpConnection,
     Response,
-)
-
-OK_CLOSE = (
-    b"HTTP/1.1 200 OK\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 12\r\nConnection: Close\r\n\r\nHello World!"
-)
-OK_KEEPALIVE = OK_CLOSE.replace(b"Connection: Close", b"Connection: Keep-Alive")
-NOT_IMPLEMENTED_CLOSE = (
-    b"HTTP/1.1 501 Not Implemented\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 19\r\nConnection: Close\r\n\r\n501 Not Implemented"
-)
-NOT_IMPLEMENTED_KEEPALIVE = NOT_IMPLEMENTED_CLOSE.replace(
-    b"Connection: Close", b"Connection: Keep-Alive"
-)
-BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 15\r\nConnection: Close\r\n\r\n400 Bad Request"
 )
 
 

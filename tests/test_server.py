@@ -20,20 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from wire_bytes import NOT_IMPLEMENTED_CLOSE, OK_CLOSE, OK_KEEPALIVE
 
 from khttpd_py.kthread import kthread_run, kthread_should_stop, kthread_stop
 from khttpd_py.server import KHttpd, format_wq_flags, main, parse_wq_flags
 from khttpd_py.workqueue import WQ_CPU_INTENSIVE, WQ_HIGHPRI, WQ_UNBOUND, WorkqueueSystem
 
-OK_CLOSE = (
-    b"HTTP/1.1 200 OK\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 12\r\nConnection: Close\r\n\r\nHello World!"
-)
-OK_KEEPALIVE = OK_CLOSE.replace(b"Connection: Close", b"Connection: Keep-Alive")
-NOT_IMPLEMENTED_CLOSE = (
-    b"HTTP/1.1 501 Not Implemented\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 19\r\nConnection: Close\r\n\r\n501 Not Implemented"
-)
 GET_10 = b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n"
 GET_11 = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 ROOT = Path(__file__).resolve().parent.parent
