@@ -458,16 +458,11 @@ class WorkerPool:
                 del pwq.inactive_works[i]
                 work.pending = False
                 return True
-        for i, (item, _) in enumerate(self.worklist):
-            if item is work:
-                del self.worklist[i]
-                work.pending = False
-                self.pwq_dec_nr_active(pwq)
-                return True
-        for worker in self.workers:
-            for i, (item, item_pwq) in enumerate(worker.scheduled):
+        # Active items wait on the worklist or, punted, on a worker's scheduled list.
+        for queue in (self.worklist, *(worker.scheduled for worker in self.workers)):
+            for i, (item, item_pwq) in enumerate(queue):
                 if item is work:
-                    del worker.scheduled[i]
+                    del queue[i]
                     work.pending = False
                     self.pwq_dec_nr_active(item_pwq)
                     return True
