@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import select
 import signal
 import socket
 import struct
@@ -49,7 +50,7 @@ import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
-from khttpd_py import DEFAULT_BACKLOG, DEFAULT_PORT
+from khttpd_py import DEFAULT_BACKLOG, DEFAULT_PORT, oncpu
 from khttpd_py.http import RECV_BUFFER_SIZE, HttpConnection
 from khttpd_py.kthread import KThread, kthread_run, kthread_should_stop, kthread_stop
 from khttpd_py.workqueue import (
@@ -111,16 +112,20 @@ def open_listen_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def kernel_accept(listen: socket.socket) -> socket.socket:
-    """``kernel_accept``: wait for the next connection and return its socket.
+def kernel_accept(listen: socket.socket, waiter: select.poll) -> socket.socket:
+    """``kernel_accept``: return the next connection, sleeping only while there is none.
 
-    ``socket.accept()`` would also build the peer address and convert the
-    family and type to enums for every connection; the daemon needs neither,
-    so it wraps the raw descriptor itself (this loop runs once per connection
-    in both modes).
+    ``listen`` is non-blocking and ``waiter`` polls it for input.  A waiting
+    connection is taken without giving up the GIL (see ``oncpu``), the way a
+    kernel accept that finds one never calls ``schedule()``; only an empty
+    accept queue sleeps, in ``poll``.  Once ``stop()`` has shut the listen
+    socket down, ``poll`` returns and ``accept4`` fails with ``EINVAL``.
     """
-    fd, _addr = listen._accept()  # type: ignore[attr-defined]
-    return socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, fileno=fd)
+    while True:
+        sock = oncpu.accept_nowait(listen)
+        if sock is not None:
+            return sock
+        waiter.poll()
 
 
 def kernel_sock_shutdown(sock: socket.socket) -> None:
@@ -129,41 +134,37 @@ def kernel_sock_shutdown(sock: socket.socket) -> None:
     A ``recv`` blocked on the socket returns 0 and a ``send`` fails, in
     whichever thread they sleep.  Errors (the peer is gone already) are moot.
     """
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+    oncpu.shutdown(sock)
 
 
 def sock_release(sock: socket.socket) -> None:
     """Shut down and close a connection, as the end of upstream's worker does."""
-    kernel_sock_shutdown(sock)
-    sock.close()
+    oncpu.shutdown(sock)
+    oncpu.close(sock)
 
 
-def http_server_recv(sock: socket.socket, size: int) -> bytes:
-    """Receive up to ``size`` bytes, sleeping in ``blocking()`` only if nothing is there.
+def http_server_recv(sock: socket.socket, rbuf: oncpu.RecvBuffer) -> bytes:
+    """Receive up to ``rbuf.size`` bytes, sleeping in ``blocking()`` only if nothing is there.
 
     In the kernel, ``wq_worker_sleeping`` runs only when the worker really goes
     to sleep, so a ``recv`` that finds data already queued costs the pool
-    nothing.  The same here: try without waiting first; only if that would
-    block, wait inside ``blocking()`` so the workqueue can start another
-    worker.  In thread mode ``blocking()`` is a no-op.  An expired
-    ``SO_RCVTIMEO`` raises ``BlockingIOError`` (``-EAGAIN``), which ends the
-    connection like any other error.
+    nothing.  The same here: try without waiting first (keeping the GIL, as
+    the kworker keeps its CPU); only if that would block, wait inside
+    ``blocking()`` so the workqueue can start another worker.  In thread mode
+    ``blocking()`` is a no-op.  An expired ``SO_RCVTIMEO`` raises
+    ``BlockingIOError`` (``-EAGAIN``), which ends the connection like any
+    other error.
     """
-    try:
-        return sock.recv(size, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        pass
+    data = oncpu.recv_nowait(sock, rbuf)
+    if data is not None:
+        return data
     with blocking():
-        return sock.recv(size)
+        return sock.recv(rbuf.size)
 
 
 def http_server_send(sock: socket.socket, data: bytes) -> None:
     """Send all of ``data``, sleeping in ``blocking()`` only if the send buffer is full."""
-    try:
-        sent = sock.send(data, socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        sent = 0
+    sent = oncpu.send_nowait(sock, data)
     if sent < len(data):
         with blocking():
             sock.sendall(memoryview(data)[sent:])
@@ -377,10 +378,13 @@ class KHttpd:
         """
         assert self._listen is not None
         listen = self._listen
+        listen.setblocking(False)  # accept is tried first; only poll sleeps
+        waiter = select.poll()
+        waiter.register(listen, select.POLLIN)
         start_worker = self._start_kthread if self.mode == "thread" else self._queue_khttp
         while not kthread_should_stop():
             try:
-                sock = kernel_accept(listen)
+                sock = kernel_accept(listen, waiter)
             except OSError as exc:
                 if self.is_stopped:
                     break
@@ -480,9 +484,10 @@ class KHttpd:
         """
         sock = conn.sock
         http = HttpConnection()
+        rbuf = oncpu.RecvBuffer(RECV_BUFFER_SIZE)
         try:
             while not self.is_stopped:
-                data = http_server_recv(sock, RECV_BUFFER_SIZE)
+                data = http_server_recv(sock, rbuf)
                 if not data:
                     break
                 responses = http.feed(data)

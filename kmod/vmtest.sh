@@ -167,7 +167,7 @@ fi
 
 CONSOLE_LOG=$WORK/console.log
 KTAP_LOG=$WORK/ktap.log
-APPEND="console=ttyS0 panic=-1 loglevel=5 quiet vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_budget=$((TIMEOUT * 2 / 3))"
+APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${VMTEST_KARGS:-} vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_budget=$((TIMEOUT * 2 / 3))"
 
 # run_qemu ACCEL LIMIT PROBE: 0 finished, 3 the accelerator never booted
 run_qemu() {
