@@ -631,6 +631,27 @@ def test_item_requeued_while_on_the_rescuer_runs_again(system: WorkqueueSystem) 
     assert item.runs == 2
 
 
+def test_cancel_removes_a_requeue_punted_onto_the_rescuer(system: WorkqueueSystem) -> None:
+    wq = system.alloc_workqueue("reclaim", WQ_MEM_RECLAIM, 0)
+    system.fail_worker_creation = True
+    item = Item("x", cpu=True)
+    queue_work(wq, item)
+    assert started(item) and item.threads == ["kworker/R-recla"]
+    system.fail_worker_creation = False
+    assert queue_work(wq, item)  # a kworker punts it onto the rescuer's scheduled list
+    assert wait_for(lambda: len(wq.rescuer.scheduled) == 1)
+    result: list[bool] = []
+    canceller = threading.Thread(target=lambda: result.append(cancel_work_sync(item)))
+    canceller.start()
+    time.sleep(0.05)
+    item.release()
+    canceller.join(TIMEOUT)
+    assert not canceller.is_alive()
+    assert result == [True], "the pending requeue was not found on the rescuer's list"
+    time.sleep(0.1)
+    assert item.runs == 1, "a cancelled requeue ran anyway"
+
+
 def test_alloc_returns_none_when_no_thread_can_be_created(make_system) -> None:
     system = make_system()
     system.fail_worker_creation = True

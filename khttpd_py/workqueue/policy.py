@@ -255,6 +255,7 @@ class WorkerPool:
     peak_workers: int = 0
     destroyed: bool = False
     on_mayday: Callable[[PoolWorkqueue], None] | None = None
+    rescuers: list[Worker] = field(default_factory=list)  # rescuers attached right now
 
     @property
     def name(self) -> str:
@@ -458,8 +459,10 @@ class WorkerPool:
                 del pwq.inactive_works[i]
                 work.pending = False
                 return True
-        # Active items wait on the worklist or, punted, on a worker's scheduled list.
-        for queue in (self.worklist, *(worker.scheduled for worker in self.workers)):
+        # Active items wait on the worklist or, punted, on the scheduled list of a
+        # worker, or of a rescuer while it works for this pool.
+        workers = (*self.workers, *self.rescuers)
+        for queue in (self.worklist, *(worker.scheduled for worker in workers)):
             for i, (item, item_pwq) in enumerate(queue):
                 if item is work:
                     del queue[i]
@@ -595,18 +598,24 @@ class WorkerPool:
         mine = [(w, p) for (w, p) in self.worklist if p is pwq]
         for item in mine:
             self.worklist.remove(item)
-        for work, item_pwq in mine:
-            owner = self.find_worker_executing_work(work)
-            if owner is not None:
-                owner.scheduled.append((work, item_pwq))
-                continue
-            item_pwq.stats.rescued += 1
-            # Through rescuer.scheduled, as the kernel does: while the rescuer runs
-            # an item it is in busy_hash, so a kworker that pops a requeue of that
-            # item punts it onto rescuer.scheduled (assign_work); only
-            # process_scheduled_works runs such punted items.
-            rescuer.scheduled.append((work, item_pwq))
-            yield from self.process_scheduled_works(rescuer)
+        # worker_attach_to_pool(): while attached, cancel_work finds what was punted
+        # onto the rescuer's scheduled list (try_to_grab_pending).
+        self.rescuers.append(rescuer)
+        try:
+            for work, item_pwq in mine:
+                owner = self.find_worker_executing_work(work)
+                if owner is not None:
+                    owner.scheduled.append((work, item_pwq))
+                    continue
+                item_pwq.stats.rescued += 1
+                # Through rescuer.scheduled, as the kernel does: while the rescuer
+                # runs an item it is in busy_hash, so a kworker that pops a requeue
+                # of that item punts it onto rescuer.scheduled (assign_work); only
+                # process_scheduled_works runs such punted items.
+                rescuer.scheduled.append((work, item_pwq))
+                yield from self.process_scheduled_works(rescuer)
+        finally:
+            self.rescuers.remove(rescuer)
         # As rescuer_thread() does: items activated meanwhile (as these retired) or
         # chained would otherwise wait for the next failed creation; if the pool still
         # cannot get a worker, put the pwq back on the mayday list.
