@@ -10,7 +10,7 @@
 # Exit: 0 pass, 1 fail, 4 skip (no qemu, no headers, no kernel package).
 # Settings (environment): KDIR, VMTEST_ACCEL=kvm|tcg, VMTEST_TIMEOUT (s),
 #   VMTEST_ROUNDS, VMTEST_WARMUP, VMTEST_REQUESTS, VMTEST_CONC, VMTEST_THREADS,
-#   VMTEST_SMP,
+#   VMTEST_SMP, VMTEST_KARGS (extra kernel command-line arguments),
 #   VMTEST_ONLY=bench (only the paired throughput rounds and the dmesg check),
 #   VMTEST_CPU (QEMU -cpu model under TCG, default max).
 set -u
