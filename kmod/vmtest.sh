@@ -10,7 +10,7 @@
 # Exit: 0 pass, 1 fail, 4 skip (no qemu, no headers, no kernel package).
 # Settings (environment): KDIR, VMTEST_ACCEL=kvm|tcg, VMTEST_TIMEOUT (s),
 #   VMTEST_ROUNDS, VMTEST_WARMUP, VMTEST_REQUESTS, VMTEST_CONC, VMTEST_THREADS,
-#   VMTEST_SMP, VMTEST_KARGS (extra kernel command-line arguments),
+#   VMTEST_SMP, VMTEST_CMWQ_FLAGS (wq_flags of the paired cmwq runs), VMTEST_KARGS (extra kernel command-line arguments),
 #   VMTEST_ONLY=bench (only the paired throughput rounds and the dmesg check),
 #   VMTEST_CPU (QEMU -cpu model under TCG, default max).
 set -u
@@ -167,7 +167,7 @@ fi
 
 CONSOLE_LOG=$WORK/console.log
 KTAP_LOG=$WORK/ktap.log
-APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${VMTEST_KARGS:-} vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_budget=$((TIMEOUT * 2 / 3))"
+APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${VMTEST_KARGS:-} vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_cmwq_flags=${VMTEST_CMWQ_FLAGS:-unbound} vt_budget=$((TIMEOUT * 2 / 3))"
 
 # run_qemu ACCEL LIMIT PROBE: 0 finished, 3 the accelerator never booted
 run_qemu() {

@@ -6,6 +6,7 @@
 # exits 0 on any power-off.  Settings come from the kernel command line
 # (unknown name=value words become environment variables of init):
 #   vt_rounds vt_warmup vt_requests vt_conc vt_threads
+#   vt_cmwq_flags=F: wq_flags of the paired rounds' cmwq runs (default unbound)
 #   vt_only=bench: only the paired throughput rounds and the dmesg check
 #   vt_budget=S: start no paired round after S seconds of uptime once three
 #                rounds are done (keeps a slow, contended run in its limit)
@@ -27,6 +28,7 @@ CONC=${vt_conc:-1}
 THREADS=${vt_threads:-4}
 ONLY=${vt_only:-all}
 BUDGET=${vt_budget:-0}
+CMWQ_FLAGS=${vt_cmwq_flags:-unbound}
 URL=http://127.0.0.1:8081/
 MODULE=/khttpd.ko
 
@@ -392,7 +394,11 @@ stat_delta() {
 
 # paired_run LABEL MODE: insmod, one htstress run, rmmod; sets _rps, _good
 paired_run() {
-	insmod "$MODULE" mode="$2" || return 1
+	if [ "$2" = cmwq ]; then
+		insmod "$MODULE" mode=cmwq wq_flags="$CMWQ_FLAGS" || return 1
+	else
+		insmod "$MODULE" mode="$2" || return 1
+	fi
 	_s0=$(stat_snap)
 	timeout 150 htstress -n "$REQUESTS" -c "$CONC" -t "$THREADS" \
 		"$URL" >/tmp/ht.out 2>&1
@@ -456,7 +462,7 @@ t_paired() {
 		_r=$((_r + 1))
 	done
 	echo "# cpu medians: other-than-htstress ms/request kthread=$(median /tmp/other.kthread) cmwq=$(median /tmp/other.cmwq) kthread/cmwq=$(median /tmp/other.ratios)"
-	echo "# paired: rounds=$((_r - 1)) requests=$REQUESTS concurrency=$CONC threads=$THREADS kthread_median=$(median /tmp/rps.kthread) cmwq_median=$(median /tmp/rps.cmwq) ratio_median=$(median /tmp/ratios) ratios=$(paste -s -d, /tmp/ratios)"
+	echo "# paired: rounds=$((_r - 1)) requests=$REQUESTS concurrency=$CONC threads=$THREADS cmwq_flags=$CMWQ_FLAGS kthread_median=$(median /tmp/rps.kthread) cmwq_median=$(median /tmp/rps.cmwq) ratio_median=$(median /tmp/ratios) ratios=$(paste -s -d, /tmp/ratios)"
 }
 
 t_dmesg() {
