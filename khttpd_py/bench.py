@@ -24,6 +24,8 @@ Servers (``--servers`` picks a subset; ``thread`` is the baseline):
 ``cmwq-bound``     khttpd_py, the same on a bound (per-CPU, concurrency-managed) one
 ``threading``      ``http.server.ThreadingHTTPServer`` (``khttpd_py.peers``)
 ``asyncio``        an ``asyncio.Protocol`` server (``khttpd_py.peers``)
+``sequential``     only when asked: one connection at a time, no concurrency, the
+                   cost floor of a request in CPython (``khttpd_py.peers``)
 ``kernel-*``       ``--kernel``: the C module's two modes inside QEMU (TCG-emulated)
 =================  ============================================================
 
@@ -128,9 +130,14 @@ SERVERS: dict[str, ServerSpec] = {
                    (PY, "-m", "khttpd_py.peers", "threading", "--port", "0")),
         ServerSpec("asyncio", "asyncio Protocol",
                    (PY, "-m", "khttpd_py.peers", "asyncio", "--port", "0")),
+        ServerSpec("sequential", "sequential (floor)",
+                   (PY, "-m", "khttpd_py.peers", "sequential", "--port", "0")),
     )
 }
 """Every local server the bench knows, baseline first."""
+
+DEFAULT_SERVERS = ("thread", "cmwq", "cmwq-bound", "threading", "asyncio")
+"""What the bench runs unless ``--servers`` says otherwise (the floor is opt-in)."""
 
 
 # --------------------------------------------------------------------------- /proc
@@ -500,7 +507,7 @@ def plot(report: dict, path: Path) -> Path | None:
 
 # --------------------------------------------------------------------------- checks
 
-LOCAL_SERVERS = tuple(SERVERS)
+LOCAL_SERVERS = DEFAULT_SERVERS
 _RUN_INTS = ("round", "requests", "good", "bad", "socket_errors")
 
 
@@ -632,7 +639,7 @@ def _check_ratios(report: dict) -> list[str]:
 class BenchConfig:
     """Everything one bench run needs; the CLI and notebooks both build one."""
 
-    servers: list[str] = field(default_factory=lambda: list(SERVERS))
+    servers: list[str] = field(default_factory=lambda: list(DEFAULT_SERVERS))
     load: LoadSpec = field(default_factory=LoadSpec)
     rounds: int = 5
     warmup: int = 1
@@ -788,8 +795,9 @@ def build_parser() -> argparse.ArgumentParser:
         "same load, alternating rounds, medians, ratios vs thread mode.")
     p.add_argument("--quick", action="store_true",
                    help="3 rounds of 3000 requests after 1 warm-up: under a minute")
-    p.add_argument("--servers", default=",".join(SERVERS),
-                   help=f"comma-separated subset of {','.join(SERVERS)} (default: all)")
+    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
+                   help=f"comma-separated subset of {','.join(SERVERS)} "
+                   f"(default: {','.join(DEFAULT_SERVERS)})")
     p.add_argument("-n", "--requests", type=int, default=10000, help="requests per run")
     p.add_argument("-c", "--concurrency", type=int, default=100,
                    help="concurrent connections per htstress thread (default 100)")

@@ -12,12 +12,20 @@ connection onto a CPU, not from what it sends:
     an ``asyncio.Protocol`` server: one thread, one event loop, every
     connection a callback.  This is the design Python programmers reach for
     first when they want many connections, and the bar CMWQ mode is held to.
+``sequential``
+    no concurrency at all: one thread accepts a connection, serves it to the
+    end with khttpd_py's own calls (``oncpu``, ``HttpConnection``) and only
+    then accepts the next.  Not a server to deploy (one slow or idle client
+    stalls every other), but under htstress load it is the *floor*: the least
+    CPU per request any CPython design can spend, so it shows how much of the
+    CMWQ server's cost is its dispatching.  The bench runs it only when asked
+    (``--servers ...,sequential``).
 
-Both parse with ``httptools`` (the asyncio peer directly, the threading peer
+The first two parse with ``httptools`` (the asyncio peer directly, the threading peer
 through ``BaseHTTPRequestHandler``'s own parser) and honour keep-alive the way
 khttpd does.
 
-Run one with ``python -m khttpd_py.peers {threading,asyncio} --port 0``; it
+Run one with ``python -m khttpd_py.peers {threading,asyncio,sequential} --port 0``; it
 prints ``peer: serving http://127.0.0.1:PORT/`` once it listens (the bench
 reads the port from that line) and stops cleanly on SIGINT or SIGTERM.
 """
@@ -26,21 +34,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import select
 import signal
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httptools
 
+from khttpd_py import oncpu
 from khttpd_py.http import (
+    RECV_BUFFER_SIZE,
     RESPONSE_200,
     RESPONSE_200_KEEPALIVE,
     RESPONSE_501,
     RESPONSE_501_KEEPALIVE,
+    HttpConnection,
 )
 
-PEERS = ("threading", "asyncio")
+PEERS = ("threading", "asyncio", "sequential")
+
+SEQUENTIAL_IDLE_TIMEOUT = 5.0
+"""Seconds the sequential peer waits for a silent client before dropping it."""
 
 
 # --------------------------------------------------------------------------- threading
@@ -133,6 +149,49 @@ def serve_asyncio(host: str, port: int, stop: threading.Event) -> None:
     asyncio.run(_serve_asyncio(host, port, stop))
 
 
+# --------------------------------------------------------------------------- sequential
+
+
+def _serve_one(sock: socket.socket) -> None:
+    """Serve one connection to its end, blocking: no other client is served meanwhile."""
+    http = HttpConnection()
+    rbuf = oncpu.RecvBuffer(RECV_BUFFER_SIZE)
+    sock.settimeout(SEQUENTIAL_IDLE_TIMEOUT)
+    try:
+        while True:
+            data = oncpu.recv_nowait(sock, rbuf)
+            if data is None:
+                data = sock.recv(RECV_BUFFER_SIZE)
+            if not data:
+                return
+            out = b"".join(r.data for r in http.feed(data))
+            if out:
+                sent = oncpu.send_nowait(sock, out)
+                if sent < len(out):
+                    sock.sendall(out[sent:])
+            if http.should_close:
+                return
+    except OSError:
+        return  # reset, or silent for SEQUENTIAL_IDLE_TIMEOUT
+    finally:
+        oncpu.close(sock)
+
+
+def serve_sequential(host: str, port: int, stop: threading.Event) -> None:
+    listen = socket.create_server((host, port), backlog=100)
+    with listen:
+        listen.setblocking(False)
+        _announce(host, listen.getsockname()[1])
+        waiter = select.poll()
+        waiter.register(listen, select.POLLIN)
+        while not stop.is_set():
+            sock = oncpu.accept_nowait(listen)
+            if sock is None:
+                waiter.poll(100)  # ms: look at the stop flag now and then
+                continue
+            _serve_one(sock)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -150,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runner = serve_threading if args.kind == "threading" else serve_asyncio
+    runner = {"threading": serve_threading, "asyncio": serve_asyncio,
+              "sequential": serve_sequential}[args.kind]
     try:
         runner(args.host, args.port, stop)
     except OSError as exc:
