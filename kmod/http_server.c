@@ -28,6 +28,17 @@
 
 #define CRLF "\r\n"
 
+/*
+ * Fault injection, for kmod/fault-check.sh only: `make FAULT=bytes|leak|oops`
+ * builds a module the VM test must fail.  Ordinary builds define nothing.
+ */
+#define KHTTPD_FAULT_BYTES 1
+#define KHTTPD_FAULT_LEAK 2
+#define KHTTPD_FAULT_OOPS 3
+#ifndef KHTTPD_FAULT
+#define KHTTPD_FAULT 0
+#endif
+
 #define BODY_200 "Hello World!"
 #define BODY_200_LEN 12
 #define BODY_400 "400 Bad Request"
@@ -166,6 +177,11 @@ static int http_on_message_complete(struct http_parser *parser)
 				    sizeof(response_501_close);
 	}
 	err = http_send(conn->sock, response, size - 1);
+#if KHTTPD_FAULT == KHTTPD_FAULT_BYTES
+	/* upstream's defect: two bytes beyond Content-Length */
+	if (!err && get)
+		err = http_send(conn->sock, "\r\n", 2);
+#endif
 	if (err || !keep_alive) {
 		req->close = true;
 		return 1;	/* stop parsing: the connection ends here */
@@ -192,6 +208,15 @@ static void http_conn_serve(struct http_conn *conn)
 
 	http_parser_init(&parser);
 	parser.data = &req;
+#if KHTTPD_FAULT == KHTTPD_FAULT_OOPS
+	{
+		static atomic_t served = ATOMIC_INIT(0);
+
+		/* the tenth connection dereferences NULL: an Oops */
+		if (atomic_inc_return(&served) == 10)
+			*(volatile int *)NULL = 0;
+	}
+#endif
 	while (!READ_ONCE(conn->srv->stopping)) {
 		/* returns -EAGAIN when the receive timeout expires */
 		int ret = http_recv(conn->sock, buf, RECV_BUFFER_SIZE);
@@ -372,6 +397,9 @@ void http_server_drain(struct http_server_param *param)
 	if (live)
 		pr_info("shutting down %u live connection(s)\n", live);
 
+#if KHTTPD_FAULT == KHTTPD_FAULT_LEAK
+	/* the fault: do not wait, so connections are still live below */
+#else
 	if (param->mode == HTTP_MODE_KTHREAD) {
 		while (param->nr_workers) {
 			wait_for_completion(&param->worker_exited);
@@ -380,6 +408,7 @@ void http_server_drain(struct http_server_param *param)
 	} else {
 		flush_workqueue(param->wq);
 	}
+#endif
 
 	mutex_lock(&param->lock);
 	if (!list_empty(&param->conns))

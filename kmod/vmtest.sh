@@ -12,7 +12,8 @@
 #   VMTEST_ROUNDS, VMTEST_WARMUP, VMTEST_REQUESTS, VMTEST_CONC, VMTEST_THREADS,
 #   VMTEST_SMP, VMTEST_CMWQ_FLAGS (wq_flags of the paired cmwq runs), VMTEST_KARGS (extra kernel command-line arguments),
 #   VMTEST_ONLY=bench (only the paired throughput rounds and the dmesg check),
-#   VMTEST_CPU (QEMU -cpu model under TCG, default max).
+#   VMTEST_CPU (QEMU -cpu model under TCG, default max),
+#   VMTEST_FAULT=bytes|leak|oops (build a broken module: see fault-check.sh).
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -136,7 +137,7 @@ fi
 
 # -------------------------------------------------- module and initramfs
 
-if ! make -C "$HERE" KDIR="$KDIR" all guest >"$WORK/build.log" 2>&1; then
+if ! make -C "$HERE" KDIR="$KDIR" FAULT="${VMTEST_FAULT:-}" all guest >"$WORK/build.log" 2>&1; then
 	cat "$WORK/build.log"
 	die "build failed"
 fi
@@ -176,11 +177,14 @@ run_qemu() {
 	[ "$accel" = kvm ] && opts=(-accel kvm -cpu host)
 	: >"$CONSOLE_LOG"
 	: >"$KTAP_LOG"
-	# the subshell keeps bash's "Aborted" job notice out of our output
+	# The subshell keeps bash's "Aborted" job notice out of our output: the
+	# "exit" after timeout stops bash from exec'ing it, so the subshell itself
+	# reports a killed QEMU, into qemu.log, and exits normally.
 	(timeout -k 5 "$limit" qemu-system-x86_64 "${opts[@]}" -smp "$SMP" -m 1024 \
 		-nographic -no-reboot -nic none -monitor none \
 		-kernel "$KERNEL" -initrd "$WORK/initramfs.cpio" -append "$APPEND" \
-		-serial "file:$CONSOLE_LOG" -serial "file:$KTAP_LOG") \
+		-serial "file:$CONSOLE_LOG" -serial "file:$KTAP_LOG"
+	 exit $?) \
 		>"$WORK/qemu.log" 2>&1 </dev/null &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
