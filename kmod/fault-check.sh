@@ -51,7 +51,7 @@ for fault in "${FAULTS[@]}"; do
 	fi
 	# the kernel's own words if it complained, else the bytes that differed
 	said=$(grep -E 'BUG:|Oops|RIP: 0010|WARNING:|left after drain' "$log" |
-		grep -v 'no BUG, WARNING' | head -n 2)
+		grep -v 'no BUG, WARNING' | awk '!seen[$0]++' | head -n 2)
 	[ -n "$said" ] || said=$(grep -m2 -E '^# (extra bytes|expected|got)' "$log")
 	printf '%s\n' "$said" | sed -e 's/^[# ]*/#   /'
 done
