@@ -217,7 +217,9 @@ echo "# booting $KVER ($(basename "$KERNEL")) with $ACCEL, $SMP vCPU(s), limit $
 if [ "$ACCEL" = kvm ] && [ -z "${VMTEST_ACCEL:-}" ]; then
 	run_qemu kvm "$TIMEOUT" 1
 	if [ $? -eq 3 ]; then
-		echo "# KVM did not boot the guest (qemu: $(tail -n 1 "$WORK/qemu.log")); using TCG, remembered in $KVM_MARK"
+		# QEMU's own last words, not the subshell's "Aborted" notice after them
+		why=$(grep '^qemu-system' "$WORK/qemu.log" | tail -n 1)
+		echo "# KVM did not boot the guest (${why:-qemu: $(tail -n 1 "$WORK/qemu.log")}); using TCG, remembered in $KVM_MARK"
 		echo "qemu $(qemu-system-x86_64 --version | head -n 1)" >"$KVM_MARK"
 		ACCEL=tcg
 		run_qemu tcg "$TIMEOUT" 0
