@@ -7,7 +7,7 @@
 #   bytes  the 200 response carries two bytes beyond its Content-Length
 #          (upstream khttpd's defect)
 #   leak   rmmod does not wait for live connections: they outlive the drain
-#   oops   the tenth connection dereferences NULL in the worker
+#   oops   the tenth connection hits BUG() in its worker (an Oops)
 #
 # The normal module is rebuilt on the way out, whatever happens.  Output is
 # TAP; exit 0 when every fault was caught, 1 when one was not, 4 when the VM

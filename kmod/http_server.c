@@ -212,9 +212,9 @@ static void http_conn_serve(struct http_conn *conn)
 	{
 		static atomic_t served = ATOMIC_INIT(0);
 
-		/* the tenth connection dereferences NULL: an Oops */
+		/* the tenth connection oopses its worker */
 		if (atomic_inc_return(&served) == 10)
-			*(volatile int *)NULL = 0;
+			BUG();
 	}
 #endif
 	while (!READ_ONCE(conn->srv->stopping)) {
@@ -298,10 +298,8 @@ static void http_server_dispatch(struct http_server_param *srv,
 	struct task_struct *worker;
 
 	conn = kzalloc(sizeof(*conn), GFP_KERNEL);
-	if (!conn) {
-		pr_err_ratelimited("out of memory, connection closed\n");
-		goto err_release;
-	}
+	if (!conn)
+		goto err_release;	/* the allocator has warned already */
 	conn->sock = sock;
 	conn->srv = srv;
 	http_conn_set_timeouts(sock);

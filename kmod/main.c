@@ -126,7 +126,7 @@ static int open_listen_socket(ushort port, ushort backlog, struct socket **res)
 
 	err = kernel_bind(sock, (struct sockaddr *)&addr, sizeof(addr));
 	if (err < 0) {
-		pr_err("kernel_bind() failure on port %hu, err=%d\n", port, err);
+		pr_err("kernel_bind() failure on port %u, err=%d\n", port, err);
 		goto err_release;
 	}
 
@@ -190,10 +190,10 @@ static int __init khttpd_init(void)
 	wake_up_process(http_server);
 
 	if (server_mode == HTTP_MODE_CMWQ)
-		pr_info("listening on port %hu, mode cmwq (wq_flags=%s max_active=%d)\n",
+		pr_info("listening on port %u, mode cmwq (wq_flags=%s max_active=%d)\n",
 			port, wq_flags, max_active);
 	else
-		pr_info("listening on port %hu, mode kthread\n", port);
+		pr_info("listening on port %u, mode kthread\n", port);
 	return 0;
 
 err_destroy_wq:
