@@ -52,6 +52,7 @@ from khttpd_py.http import (
     RESPONSE_501_KEEPALIVE,
     HttpConnection,
 )
+from khttpd_py.server import http_server_recv, http_server_send, sock_release
 
 PEERS = ("threading", "asyncio", "sequential")
 
@@ -153,28 +154,29 @@ def serve_asyncio(host: str, port: int, stop: threading.Event) -> None:
 
 
 def _serve_one(sock: socket.socket) -> None:
-    """Serve one connection to its end, blocking: no other client is served meanwhile."""
+    """Serve one connection to its end, blocking: no other client is served meanwhile.
+
+    The receive and send steps are khttpd_py's own (``server.http_server_recv``
+    and ``http_server_send``: try without waiting, sleep only if needed), so
+    the floor pays for exactly the calls the two khttpd_py modes make.
+    """
     http = HttpConnection()
     rbuf = oncpu.RecvBuffer(RECV_BUFFER_SIZE)
     sock.settimeout(SEQUENTIAL_IDLE_TIMEOUT)
     try:
         while True:
-            data = oncpu.recv_nowait(sock, rbuf)
-            if data is None:
-                data = sock.recv(RECV_BUFFER_SIZE)
+            data = http_server_recv(sock, rbuf)
             if not data:
                 return
             out = b"".join(r.data for r in http.feed(data))
             if out:
-                sent = oncpu.send_nowait(sock, out)
-                if sent < len(out):
-                    sock.sendall(out[sent:])
+                http_server_send(sock, out)
             if http.should_close:
                 return
     except OSError:
         return  # reset, or silent for SEQUENTIAL_IDLE_TIMEOUT
     finally:
-        oncpu.close(sock)
+        sock_release(sock)
 
 
 def serve_sequential(host: str, port: int, stop: threading.Event) -> None:
