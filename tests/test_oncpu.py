@@ -10,11 +10,14 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from khttpd_py import oncpu
+
+T = TypeVar("T")
 
 
 @pytest.fixture(params=["libc", "fallback"])
@@ -33,6 +36,14 @@ def listener() -> Iterator[socket.socket]:
     sock.setblocking(False)
     yield sock
     sock.close()
+
+
+def _soon(call: Callable[[], T], timeout: float = 2.0) -> T:
+    """Call until the answer is not None (the kernel's side may lag a moment)."""
+    deadline = time.monotonic() + timeout
+    while (answer := call()) is None:
+        assert time.monotonic() < deadline, f"{call} still None after {timeout} s"
+    return answer
 
 
 @pytest.fixture
@@ -62,11 +73,7 @@ def test_accept_nowait_returns_blocking_connected_socket(
 ) -> None:
     client = socket.create_connection(listener.getsockname(), timeout=2)
     try:
-        deadline = time.monotonic() + 2
-        conn = None
-        while conn is None and time.monotonic() < deadline:
-            conn = oncpu.accept_nowait(listener)
-        assert conn is not None
+        conn = _soon(lambda: oncpu.accept_nowait(listener))
         with conn:
             assert conn.getblocking(), "accepted sockets must block, like kernel_accept's"
             assert conn.getpeername() == client.getsockname()
@@ -89,17 +96,9 @@ def test_recv_nowait_none_then_data_then_eof(
     rbuf = oncpu.RecvBuffer(4096)
     assert oncpu.recv_nowait(server, rbuf) is None
     client.sendall(b"GET / HTTP/1.0\r\n\r\n")
-    deadline = time.monotonic() + 2
-    data = None
-    while data is None and time.monotonic() < deadline:
-        data = oncpu.recv_nowait(server, rbuf)
-    assert data == b"GET / HTTP/1.0\r\n\r\n"
+    assert _soon(lambda: oncpu.recv_nowait(server, rbuf)) == b"GET / HTTP/1.0\r\n\r\n"
     client.shutdown(socket.SHUT_WR)
-    deadline = time.monotonic() + 2
-    data = None
-    while data is None and time.monotonic() < deadline:
-        data = oncpu.recv_nowait(server, rbuf)
-    assert data == b""
+    assert _soon(lambda: oncpu.recv_nowait(server, rbuf)) == b""
 
 
 def test_recv_nowait_reports_reset(impl: str, pair: tuple[socket.socket, socket.socket]) -> None:

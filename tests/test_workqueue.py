@@ -27,6 +27,7 @@ from khttpd_py.workqueue import (
     WQ_MAX_ACTIVE,
     WQ_MEM_RECLAIM,
     WQ_UNBOUND,
+    Workqueue,
     WorkqueueSystem,
     WorkStruct,
     blocking,
@@ -614,14 +615,24 @@ def test_rescuer_runs_mem_reclaim_items_when_creation_fails(system: WorkqueueSys
     assert plain.stats().mayday == 0
 
 
-def test_item_requeued_while_on_the_rescuer_runs_again(system: WorkqueueSystem) -> None:
+def _requeue_while_on_the_rescuer(system: WorkqueueSystem) -> tuple[Workqueue, Item]:
+    """An item running on the rescuer (creation failed), then queued again.
+
+    The requeue's kworker finds the item running on the rescuer and punts it
+    onto the rescuer's scheduled list (non-reentrancy).
+    """
     wq = system.alloc_workqueue("reclaim", WQ_MEM_RECLAIM, 0)
     system.fail_worker_creation = True
     item = Item("x", cpu=True)
     queue_work(wq, item)
     assert started(item) and item.threads == ["kworker/R-recla"]
     system.fail_worker_creation = False
-    assert queue_work(wq, item)  # a kworker will find it running on the rescuer
+    assert queue_work(wq, item)
+    return wq, item
+
+
+def test_item_requeued_while_on_the_rescuer_runs_again(system: WorkqueueSystem) -> None:
+    _wq, item = _requeue_while_on_the_rescuer(system)
     time.sleep(0.05)
     item.release()
     done = threading.Thread(target=flush_work, args=(item,), daemon=True)
@@ -632,13 +643,7 @@ def test_item_requeued_while_on_the_rescuer_runs_again(system: WorkqueueSystem) 
 
 
 def test_cancel_removes_a_requeue_punted_onto_the_rescuer(system: WorkqueueSystem) -> None:
-    wq = system.alloc_workqueue("reclaim", WQ_MEM_RECLAIM, 0)
-    system.fail_worker_creation = True
-    item = Item("x", cpu=True)
-    queue_work(wq, item)
-    assert started(item) and item.threads == ["kworker/R-recla"]
-    system.fail_worker_creation = False
-    assert queue_work(wq, item)  # a kworker punts it onto the rescuer's scheduled list
+    wq, item = _requeue_while_on_the_rescuer(system)
     assert wait_for(lambda: len(wq.rescuer.scheduled) == 1)
     result: list[bool] = []
     canceller = threading.Thread(target=lambda: result.append(cancel_work_sync(item)))
