@@ -825,6 +825,56 @@ def test_cpu_time_is_counted(system: WorkqueueSystem) -> None:
     assert wq.stats().cpu_time >= 0.015
 
 
+def _burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_cpu_time_goes_to_the_pwq_worked_for(make_system) -> None:
+    """One worker alternating between two workqueues charges each its own CPU time,
+    although it reads its CPU clock only when it changes pwq or a tick has passed."""
+    system = make_system(nr_cpus=1)
+    heavy = system.alloc_workqueue("heavy", 0, 0)
+    light = system.alloc_workqueue("light", 0, 0)
+    gate = threading.Event()
+    items = []
+    for _ in range(3):
+        items.append((heavy, WorkStruct(lambda w: _burn(0.01))))
+        items.append((light, WorkStruct(lambda w: None)))
+    # hold the only CPU's pool busy so that all six wait on its worklist, in order
+    queue_work(light, WorkStruct(lambda w: gate.wait(TIMEOUT)))
+    for wq, work in items:
+        queue_work(wq, work)
+    gate.set()
+    flush_workqueue(heavy)
+    flush_workqueue(light)
+    assert heavy.stats().cpu_time >= 0.025
+    assert light.stats().cpu_time < 0.01
+
+
+def test_cpu_time_of_a_long_busy_period_is_charged_before_it_ends(make_system) -> None:
+    """Like the kernel's tick, a worker that never goes idle still charges its pwq."""
+    system = make_system(nr_cpus=1)
+    wq = system.alloc_workqueue("steady", 0, 0)
+    stop = threading.Event()
+
+    def chunk(work: WorkStruct) -> None:
+        _burn(0.002)
+        if not stop.is_set():
+            queue_work(wq, work)  # requeue itself: the worker keeps working
+
+    work = WorkStruct(chunk)
+    queue_work(wq, work)
+    deadline = time.monotonic() + TIMEOUT
+    while wq.stats().cpu_time < 0.02 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    charged_while_busy = wq.stats().cpu_time
+    stop.set()
+    flush_work(work)
+    assert charged_while_busy >= 0.02
+
+
 # --- legacy MT/ST ------------------------------------------------------------------------
 def test_legacy_thread_arithmetic(make_system) -> None:
     system = make_system(nr_cpus=3)

@@ -30,7 +30,7 @@ Monitor the workqueues of a running khttpd_py server (like tools/workqueue/wq_mo
 
   total    work items executed
   infl     work items in flight (started, not completed)
-  CPUtime  CPU seconds spent in work functions (time.thread_time())
+  CPUtime  CPU seconds of kworkers busy with the workqueue's items
   CPUitsv  items started as CPU-intensive (per-CPU workqueues only)
   CMW/RPR  concurrency-management wakeups (per-CPU) / repatriations (unbound)
   mayday   rescuer requests while worker creation failed (WQ_MEM_RECLAIM only)

@@ -219,7 +219,7 @@ class PoolDriver(Protocol):
 
 
 # Actions yielded by WorkerPool.worker_thread; the driver performs them.
-RUN = "run"          # ("run", work, pwq): call work's function, then send(cpu_time)
+RUN = "run"          # ("run", work, pwq): call work's function, then send(CPU time to charge)
 CREATE = "create"    # ("create",): manager creates a worker; send(new worker or None)
 IDLE = "idle"        # ("idle",): sleep until woken; then send(None)
 COOLDOWN = "cooldown"  # ("cooldown", seconds): creation failed; wait, then send(None)

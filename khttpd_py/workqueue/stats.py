@@ -11,8 +11,9 @@ has the tool's columns and widths::
 unbound ones (so an unbound row shows RPR in the CMW/RPR column), ``mayday``
 and ``rescued`` only for ``WQ_MEM_RECLAIM`` workqueues; "-" elsewhere.  The
 name column is the last 24 characters, padded on the right exactly as the
-tool's f-string does.  CPU time is measured with ``time.thread_time()``
-around each work function (the kernel samples scheduler ticks).
+tool's f-string does.  CPU time is the kworkers' thread CPU clock, charged
+to the pwq they work for about once a tick (``worker.CPU_TICK``), as the
+kernel charges scheduler ticks.
 
 The dict form (``WqStats.dict``) has the tool's ``-j`` keys; ``cpu_time`` is
 in microseconds there, like the kernel's raw counter.

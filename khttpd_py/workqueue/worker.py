@@ -6,8 +6,8 @@ it on a real thread:
 ========== ===============================================================
 action     what the thread does (the system lock is held between actions)
 ========== ===============================================================
-RUN        release the lock, call ``work.func(work)`` timing it with
-           ``time.thread_time()``, take the lock back, send the CPU time
+RUN        charge CPU time if due (see below), release the lock, call
+           ``work.func(work)``, take the lock back, send 0.0
 IDLE       wait on the worker's own Condition until ``wake_worker``; while
            waiting, each idle timeout runs ``pool.reap_idle_workers()``
 CREATE     start a new kworker thread (lock released meanwhile) and send
@@ -22,6 +22,19 @@ that lock atomically, so no wakeup can slip between "I am idle" and "I sleep".
 No polling and no sleeps anywhere.
 
 The rescuer (``WQ_MEM_RECLAIM``) is driven the same way by ``pool.rescue``.
+
+CPU time (wq_monitor's ``CPUtime``) is charged the way the kernel does it,
+not per item: ``wq_worker_tick()`` adds one tick to the ``current_pwq`` of the
+kworker that the timer interrupt finds running.  Here a worker reads its own
+thread CPU clock when it starts an item of another pwq, when it stops
+working (idle, manage, exit) and otherwise at most once per ``CPU_TICK`` of
+busy time, and charges the CPU used since the last reading to the pwq it was
+working for.  Reading that clock is a system call (0.7 us here, against
+60 ns for ``time.monotonic()``); timing every item with two such calls made
+a bound workqueue's cost per empty item 12.4 us instead of 8.5 (CPU time,
+medians of six alternating runs of 50 000 items on the 2-core machine).  As with
+the kernel's ticks, a figure can lag by up to one tick and includes the
+worker's own bookkeeping between items of the same pwq.
 """
 
 from __future__ import annotations
@@ -52,6 +65,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("khttpd_py.workqueue")
 
+CPU_TICK = 0.004
+"""Seconds of busy time between two CPU-time charges: one tick at ``HZ=250``."""
+
 
 class Task:
     """The driver's half of a kworker (``worker.task``): its thread and its wakeup.
@@ -65,7 +81,8 @@ class Task:
     work item, so this is on the hot path.)
     """
 
-    __slots__ = ("lock", "gate", "woken", "waiting", "thread", "stop")
+    __slots__ = ("lock", "gate", "woken", "waiting", "thread", "stop",
+                 "cpu_pwq", "cpu_mark", "cpu_due")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.lock = lock
@@ -75,6 +92,22 @@ class Task:
         self.waiting = False
         self.thread: threading.Thread | None = None
         self.stop = False
+        self.cpu_pwq: PoolWorkqueue | None = None  # the pwq being charged CPU time
+        self.cpu_mark = 0.0  # thread CPU clock at the last charge
+        self.cpu_due = 0.0  # monotonic time of the next charge while busy
+
+    def charge_cpu(self, pwq: PoolWorkqueue | None) -> None:
+        """Charge the CPU used since the last charge to ``cpu_pwq``; charge ``pwq`` next.
+
+        Called on the task's own thread with the system lock held (the stats
+        are read under it).  ``pwq`` None: the worker stops working for a pwq.
+        """
+        now = time.thread_time()
+        if self.cpu_pwq is not None:
+            self.cpu_pwq.stats.cpu_time += now - self.cpu_mark
+        self.cpu_pwq = pwq
+        self.cpu_mark = now
+        self.cpu_due = time.monotonic() + CPU_TICK
 
     def wake(self) -> None:
         """``wake_up_process``; the system lock is held."""
@@ -214,16 +247,21 @@ class WorkerDriver:
     def _drive(self, worker: Worker, gen: Generator[Action, Any, None]) -> None:
         """Perform the actions of one policy generator until it says DIE or ends."""
         send = gen.send
+        task: Task = worker.task
         value: Any = None
         while True:
             try:
                 action = send(value)
             except StopIteration:
+                task.charge_cpu(None)
                 return
             kind = action[0]
             if kind == RUN:
                 value = self._run(worker, action[1], action[2])
-            elif kind == IDLE:
+                continue
+            if task.cpu_pwq is not None:
+                task.charge_cpu(None)  # leaving work: the last charge of this busy period
+            if kind == IDLE:
                 self._wait_idle(worker)
                 value = None
             elif kind == CREATE:
@@ -238,31 +276,31 @@ class WorkerDriver:
                 raise RuntimeError(f"unknown worker action {action!r}")
 
     def _run(self, worker: Worker, work: WorkStruct, pwq: PoolWorkqueue) -> float:
-        """Call the work function with the lock released; return its CPU time.
+        """Call the work function with the lock released; return 0.0 (see ``CPU_TICK``).
 
         The flush bookkeeping (which queueing this run satisfied, which flush
         colour retired) is done before the generator's ``process_one_work_end``;
         flushers only look once this thread releases the lock again, by which
         time the item is off ``busy_hash`` as well.
         """
+        task: Task = worker.task
+        if pwq is not task.cpu_pwq or time.monotonic() >= task.cpu_due:
+            task.charge_cpu(pwq)
         seq = work._seq
         color = work._color
         lock = self.lock
         lock.release()
         try:
-            start = time.thread_time()
-            try:
-                work.func(work)  # type: ignore[misc]
-            except BaseException:  # no caller to report to: log it, keep the pool sane
-                log.exception("work function %r of %s raised", work.func, pwq.wq.name)
-            cpu_time = time.thread_time() - start
+            work.func(work)  # type: ignore[misc]
+        except BaseException:  # no caller to report to: log it, keep the pool sane
+            log.exception("work function %r of %s raised", work.func, pwq.wq.name)
         finally:
             lock.acquire()
         if seq > work._done_seq:
             work._done_seq = seq
         wq: Workqueue = pwq.wq  # type: ignore[assignment]
         wq._retire(color)
-        return cpu_time
+        return 0.0
 
     def _retired(self) -> None:
         """Something a flusher may wait for has finished: wake the flushers."""

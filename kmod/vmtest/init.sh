@@ -485,6 +485,8 @@ echo "KTAP version 1"
 echo "1..$PLAN"
 echo "# khttpd VM test: kernel $(uname -r), $(nproc) CPU(s)"
 echo "# cpu vulnerabilities: meltdown=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null || echo ?); spectre_v2=$(cat /sys/devices/system/cpu/vulnerabilities/spectre_v2 2>/dev/null || echo ?)"
+CS=/sys/devices/system/clocksource/clocksource0
+echo "# clocksource: $(cat $CS/current_clocksource 2>/dev/null || echo ?) (available: $(cat $CS/available_clocksource 2>/dev/null || echo ?))"
 dmesg -c >/dev/null
 
 if [ "$ONLY" != bench ]; then
