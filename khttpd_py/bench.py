@@ -26,6 +26,8 @@ Servers (``--servers`` picks a subset; ``thread`` is the baseline):
 ``asyncio``        an ``asyncio.Protocol`` server (``khttpd_py.peers``)
 ``sequential``     only when asked: one connection at a time, no concurrency, the
                    cost floor of a request in CPython (``khttpd_py.peers``)
+``handoff``        only when asked: the same, but the accept loop hands each
+                   connection to one worker thread (``khttpd_py.peers``)
 ``kernel-*``       ``--kernel``: the C module's two modes inside QEMU (TCG-emulated)
 =================  ============================================================
 
@@ -56,7 +58,8 @@ JSON schema (``bench.json``, ``"schema": "khttpd-book/bench/1"``)::
           "ratio_to": str,                            # baseline; kernel rows: "kernel-kthread"
           "ratio": float | null,                      # median / servers[ratio_to].median
           "threads_idle": int, "threads_peak": int,   # /proc/PID/status Threads:, sampled
-          "rss_peak_kib": int                         # VmHWM at the end
+          "rss_peak_kib": int,                        # VmHWM at the end
+          "cpu_us_per_request": float | null          # median of the runs' server CPU / good
         }
       }
     }
@@ -65,13 +68,17 @@ JSON schema (``bench.json``, ``"schema": "khttpd-book/bench/1"``)::
            "socket_errors": int, "seconds": float, "requests_per_sec": float,
            "good_per_sec": float, "engine": str, "keep_alive": bool,
            "stopped_by_duration": bool, "interrupted": bool, "threads_peak": int,
-           "listen_drops": int}   # system-wide TcpExt ListenDrops during the run
+           "listen_drops": int,   # system-wide TcpExt ListenDrops during the run
+           "server_cpu_seconds": float | null}   # the server's user+system CPU during the run
 
 Invariants the exercise's grader checks (``exercises/05-benchmark``):
 ``median`` is the median of the runs' ``good_per_sec``, ``ratio`` is
 ``median / servers[ratio_to].median``, ``good_per_sec == good / seconds``, and
 ``good + bad <= requests <= good + bad + socket_errors`` (the C tool leaves
-socket errors out of ``requests``, the Python one counts them in).
+socket errors out of ``requests``, the Python one counts them in), and a
+``cpu_us_per_request`` that is not null is the median of the runs'
+``server_cpu_seconds * 1e6 / good`` (reports written before it existed have
+neither field and still pass).
 
 Threads are sampled every 20 ms, so a short-lived spike can be missed; the
 figure is a lower bound of the true peak.  For the kernel rows threads and RSS
@@ -132,6 +139,8 @@ SERVERS: dict[str, ServerSpec] = {
                    (PY, "-m", "khttpd_py.peers", "asyncio", "--port", "0")),
         ServerSpec("sequential", "sequential (floor)",
                    (PY, "-m", "khttpd_py.peers", "sequential", "--port", "0")),
+        ServerSpec("handoff", "handoff to 1 thread",
+                   (PY, "-m", "khttpd_py.peers", "handoff", "--port", "0")),
     )
 }
 """Every local server the bench knows, baseline first."""
@@ -158,6 +167,27 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process and all its threads (``/proc/PID/stat``).
+
+    Requests per second depend on everything sharing the machine, the load
+    generator first; CPU seconds per request are what the server itself pays.
+    The counters tick at ``SC_CLK_TCK`` (100 Hz), so a run needs a second or
+    more of server CPU for a figure within a few percent.  None if it is gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_us_per_request(runs: list[dict]) -> float | None:
+    """Median over the runs of the server's CPU per good request, in microseconds."""
+    costs = [run["server_cpu_seconds"] * 1e6 / run["good"] for run in runs
+             if _num(run.get("server_cpu_seconds")) and run.get("good")]
+    return statistics.median(costs) if costs else None
 
 
 def listen_drops() -> int:
@@ -322,14 +352,20 @@ def run_once(server: ServerProcess, load: LoadSpec, round_no: int,
     """One htstress run against one server, as a RUN record of the schema."""
     server.reset_window()
     drops = listen_drops()
+    pid = server.proc.pid if server.proc else 0
+    cpu_before = proc_cpu_seconds(pid)
     result = htstress.run_htstress(server.url, requests or load.requests, load.concurrency,
                                    load.threads, load.run_seconds, load.keep_alive, load.engine)
     time.sleep(0.03)  # let the sampler see the last threads before they exit
+    cpu_after = proc_cpu_seconds(pid)
+    cpu = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu = round(cpu_after - cpu_before, 3)
     run = result.to_dict()
     del run["requests_per_sec"]
     run = {"round": round_no, **run, "requests_per_sec": result.requests_per_sec,
            "good_per_sec": result.good_per_sec, "threads_peak": server.window_peak,
-           "listen_drops": listen_drops() - drops}
+           "listen_drops": listen_drops() - drops, "server_cpu_seconds": cpu}
     return run
 
 
@@ -415,6 +451,7 @@ def summarize(results: dict[str, dict], baseline: str = BASELINE) -> None:
     for entry in results.values():
         rates = [run["good_per_sec"] for run in entry["runs"]]
         entry["median"] = statistics.median(rates) if rates else 0.0
+        entry["cpu_us_per_request"] = cpu_us_per_request(entry["runs"])
     for entry in results.values():
         entry["ratio_to"] = KERNEL_BASELINE if entry.get("kind") == "kernel-tcg" else baseline
         base = results.get(entry["ratio_to"], {}).get("median") or 0.0
@@ -436,7 +473,7 @@ def machine_info() -> dict:
 def format_table(report: dict) -> str:
     """The human-readable table: one row per server, baseline first."""
     head = (f"{'server':<24} {'median req/s':>12} {'ratio':>6} {'min..max req/s':>17} "
-            f"{'threads':>7} {'peak RSS':>9} {'errors':>6}")
+            f"{'CPU/req':>8} {'threads':>7} {'peak RSS':>9} {'errors':>6}")
     lines = [head, "-" * len(head)]
     drops = 0
     for e in report["servers"].values():
@@ -446,12 +483,16 @@ def format_table(report: dict) -> str:
         ratio = f"{e['ratio']:.2f}x" if e.get("ratio") is not None else "-"
         threads = "-" if e.get("threads_peak") is None else str(e["threads_peak"])
         rss = "-" if e.get("rss_peak_kib") is None else f"{e['rss_peak_kib'] / 1024:.1f}M"
+        cost = e.get("cpu_us_per_request")
+        cpu = "-" if cost is None else f"{cost:.0f}us"
         lines.append(f"{e['label']:<24} {e['median']:>12.0f} {ratio:>6} "
-                     f"{min(rates):>8.0f}..{max(rates):<8.0f} {threads:>7} {rss:>9} {errors:>6}")
+                     f"{min(rates):>8.0f}..{max(rates):<8.0f} {cpu:>8} {threads:>7} {rss:>9} "
+                     f"{errors:>6}")
     load = report["load"]
     lines.append(f"load: {load['requests']} requests x {load['rounds']} rounds per server, "
                  f"{load['concurrency'] * load['threads']} concurrent, HTTP/{load['http']}, "
-                 f"engine {load['engine']}; medians of good req/s; ratio vs {report['baseline']}")
+                 f"engine {load['engine']}; medians of good req/s; ratio vs {report['baseline']}; "
+                 "CPU/req: the server's CPU time per good request (median of the rounds)")
     if any(e["kind"] == "kernel-tcg" for e in report["servers"].values()):
         lines.append("kernel rows ran inside QEMU with TCG (an emulated CPU, no KVM): their "
                      "ratio is vs kernel kthread mode; never compare them with the Python rows")
@@ -540,6 +581,9 @@ def _check_run(where: str, run: object, limit: int) -> list[str]:
     if not _close(run["good_per_sec"], good / run["seconds"]):
         problems.append(f"{where}: good_per_sec {run['good_per_sec']} != good / seconds "
                         f"{good / run['seconds']:.3f}")
+    cpu = run.get("server_cpu_seconds")
+    if cpu is not None and not (_num(cpu) and cpu >= 0):
+        problems.append(f"{where}: server_cpu_seconds must be a number >= 0 or null")
     return problems
 
 
@@ -558,6 +602,12 @@ def _check_server(name: str, entry: object, rounds: int, limit: int) -> list[str
     if not _num(entry.get("median")) or not _close(entry["median"], median):
         problems.append(f"servers.{name}.median {entry.get('median')} is not the median of "
                         f"its runs ({median:.3f})")
+    if entry.get("cpu_us_per_request") is not None:
+        cost = cpu_us_per_request(runs)
+        if cost is None or not _num(entry["cpu_us_per_request"]) \
+                or not _close(entry["cpu_us_per_request"], cost):
+            problems.append(f"servers.{name}.cpu_us_per_request {entry['cpu_us_per_request']} "
+                            f"is not the median of its runs' server CPU per good request")
     if entry.get("kind", "python") == "python":
         for key in ("threads_peak", "rss_peak_kib"):
             if not isinstance(entry.get(key), int) or entry[key] < 1:

@@ -20,12 +20,20 @@ connection onto a CPU, not from what it sends:
     CPU per request any CPython design can spend, so it shows how much of the
     CMWQ server's cost is its dispatching.  The bench runs it only when asked
     (``--servers ...,sequential``).
+``handoff``
+    the sequential server with the cheapest dispatcher there is: the accept
+    loop hands each connection to *one* worker thread through a
+    ``queue.SimpleQueue`` and goes back to ``accept``, as khttpd's daemon
+    does with ``queue_work``.  Same limits as ``sequential``; it measures what
+    handing a connection to another thread costs by itself, so that
+    ``cmwq - handoff`` is what the workqueue's bookkeeping and its pool of
+    workers cost.  Opt-in as well (``--servers ...,handoff``).
 
 The first two parse with ``httptools`` (the asyncio peer directly, the threading peer
 through ``BaseHTTPRequestHandler``'s own parser) and honour keep-alive the way
 khttpd does.
 
-Run one with ``python -m khttpd_py.peers {threading,asyncio,sequential} --port 0``; it
+Run one with ``python -m khttpd_py.peers {threading,asyncio,sequential,handoff} --port 0``; it
 prints ``peer: serving http://127.0.0.1:PORT/`` once it listens (the bench
 reads the port from that line) and stops cleanly on SIGINT or SIGTERM.
 """
@@ -34,11 +42,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import queue
 import select
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httptools
@@ -54,7 +64,7 @@ from khttpd_py.http import (
 )
 from khttpd_py.server import http_server_recv, http_server_send, sock_release
 
-PEERS = ("threading", "asyncio", "sequential")
+PEERS = ("threading", "asyncio", "sequential", "handoff")
 
 SEQUENTIAL_IDLE_TIMEOUT = 5.0
 """Seconds the sequential peer waits for a silent client before dropping it."""
@@ -179,7 +189,9 @@ def _serve_one(sock: socket.socket) -> None:
         sock_release(sock)
 
 
-def serve_sequential(host: str, port: int, stop: threading.Event) -> None:
+def _accept_loop(host: str, port: int, stop: threading.Event,
+                 take: Callable[[socket.socket], None]) -> None:
+    """Accept connections until ``stop`` and pass each to ``take``."""
     listen = socket.create_server((host, port), backlog=100)
     with listen:
         listen.setblocking(False)
@@ -191,7 +203,38 @@ def serve_sequential(host: str, port: int, stop: threading.Event) -> None:
             if sock is None:
                 waiter.poll(100)  # ms: look at the stop flag now and then
                 continue
-            _serve_one(sock)
+            take(sock)
+
+
+def serve_sequential(host: str, port: int, stop: threading.Event) -> None:
+    _accept_loop(host, port, stop, _serve_one)
+
+
+# --------------------------------------------------------------------------- handoff
+
+
+def serve_handoff(host: str, port: int, stop: threading.Event) -> None:
+    """The accept loop queues each connection for one worker thread, which serves them in turn.
+
+    ``SimpleQueue.put`` wakes the worker only when it sleeps in ``get``; under
+    load it finds the next connection waiting and does not sleep at all.
+    """
+    pending: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while (sock := pending.get()) is not None:
+            if stop.is_set():
+                sock_release(sock)  # stopping: drop what is still queued
+            else:
+                _serve_one(sock)
+
+    thread = threading.Thread(target=worker, name="handoff-worker", daemon=True)
+    thread.start()
+    try:
+        _accept_loop(host, port, stop, pending.put)
+    finally:
+        pending.put(None)  # after the connections already queued
+        thread.join()
 
 
 # --------------------------------------------------------------------------- CLI
@@ -212,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     runner = {"threading": serve_threading, "asyncio": serve_asyncio,
-              "sequential": serve_sequential}[args.kind]
+              "sequential": serve_sequential, "handoff": serve_handoff}[args.kind]
     try:
         runner(args.host, args.port, stop)
     except OSError as exc:

@@ -61,6 +61,35 @@ def test_tiny_run_schema(tiny: tuple[dict, Path]) -> None:
     assert report["servers"]["thread"]["ratio"] == pytest.approx(1.0)
 
 
+def test_tiny_run_measures_server_cpu(tiny: tuple[dict, Path]) -> None:
+    """Each run records the server's CPU; thread mode's 150 threads per run cost some."""
+    thread = tiny[0]["servers"]["thread"]
+    for entry in tiny[0]["servers"].values():
+        assert all(r["server_cpu_seconds"] >= 0 for r in entry["runs"] + entry["warmup"])
+    assert sum(r["server_cpu_seconds"] for r in thread["runs"]) > 0
+    assert thread["cpu_us_per_request"] > 0
+    assert "CPU/req" in bench.format_table(tiny[0])
+
+
+def test_proc_cpu_seconds_counts_this_process() -> None:
+    before = bench.proc_cpu_seconds(os.getpid())
+    end = time.thread_time() + 0.1
+    while time.thread_time() < end:
+        pass
+    assert bench.proc_cpu_seconds(os.getpid()) - before >= 0.05
+    assert bench.proc_cpu_seconds(2**22 + 1) is None  # above pid_max: no such process
+
+
+def test_reports_without_cpu_figures_still_pass(tiny: tuple[dict, Path]) -> None:
+    """JSON written before the CPU column existed is graded as before."""
+    def strip(report: dict) -> None:
+        for entry in report["servers"].values():
+            entry.pop("cpu_us_per_request")
+            for run in entry["runs"] + entry["warmup"]:
+                run.pop("server_cpu_seconds")
+    assert _tamper(tiny[0], strip) == []
+
+
 def test_table_names_every_server(tiny: tuple[dict, Path]) -> None:
     table = bench.format_table(tiny[0])
     for entry in tiny[0]["servers"].values():
@@ -85,6 +114,11 @@ def _tamper(report: dict, edit) -> list[str]:
         (lambda r: r["servers"]["thread"]["runs"].pop(), "rounds"),
         (lambda r: r["order"].append(["thread", "thread"]), "rounds"),
         (lambda r: r.update(schema="v0"), "schema"),
+        (lambda r: r["servers"]["thread"].update(
+            cpu_us_per_request=r["servers"]["thread"]["cpu_us_per_request"] + 1000),
+         "cpu_us_per_request"),
+        (lambda r: r["servers"]["thread"]["runs"][1].update(server_cpu_seconds=-1.0),
+         "server_cpu_seconds"),
     ],
 )
 def test_tampered_reports_are_caught(tiny: tuple[dict, Path], edit, complaint: str) -> None:

@@ -37,9 +37,10 @@ def test_peer_sends_khttpds_bytes(kind: str) -> None:
         assert _exchange(port, two) == OK_KEEPALIVE + OK_CLOSE
 
 
-def test_sequential_peer_drops_an_idle_client_and_serves_the_next() -> None:
-    """One silent client holds the sequential peer only until its idle timeout."""
-    with bench.running([bench.SERVERS["sequential"]]) as (server,):
+@pytest.mark.parametrize("kind", ["sequential", "handoff"])
+def test_single_server_peer_drops_an_idle_client_and_serves_the_next(kind: str) -> None:
+    """One silent client holds a one-at-a-time peer only until its idle timeout."""
+    with bench.running([bench.SERVERS[kind]]) as (server,):
         idle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         try:
             reply = _exchange(server.port, b"GET / HTTP/1.0\r\n\r\n",
@@ -49,8 +50,9 @@ def test_sequential_peer_drops_an_idle_client_and_serves_the_next() -> None:
         assert reply == OK_CLOSE
 
 
-def test_the_floor_is_opt_in() -> None:
-    assert "sequential" in bench.SERVERS
-    assert "sequential" not in bench.DEFAULT_SERVERS
+@pytest.mark.parametrize("kind", ["sequential", "handoff"])
+def test_the_floor_peers_are_opt_in(kind: str) -> None:
+    assert kind in bench.SERVERS
+    assert kind not in bench.DEFAULT_SERVERS
     assert bench.BenchConfig().servers == list(bench.DEFAULT_SERVERS)
-    assert "sequential" not in bench.LOCAL_SERVERS  # reports need not include it
+    assert kind not in bench.LOCAL_SERVERS  # reports need not include it
