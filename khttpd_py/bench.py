@@ -495,7 +495,8 @@ def format_table(report: dict) -> str:
                  "CPU/req: the server's CPU time per good request (median of the rounds)")
     if any(e["kind"] == "kernel-tcg" for e in report["servers"].values()):
         lines.append("kernel rows ran inside QEMU with TCG (an emulated CPU, no KVM): their "
-                     "ratio is vs kernel kthread mode; never compare them with the Python rows")
+                     "ratio is vs kernel kthread mode, their CPU/req is all guest CPU but "
+                     "htstress's; never compare them with the Python rows")
     if drops:
         lines.append(f"NOTE: {drops} SYNs were dropped by full accept queues during the runs "
                      "(system-wide TcpExt ListenDrops); each costs its client a 1 s retry")
@@ -774,6 +775,9 @@ def kernel_available() -> tuple[bool, str]:
 _VM_ROUND = re.compile(
     r"^#\s*round\s+(\d+)\s+(\w+):\s+([0-9.]+)\s+requests/sec\s+\(good\s+(\d+)/(\d+)\)",
     re.MULTILINE)
+_VM_CPU = re.compile(
+    r"^#\s*cpu\s+round\s+(\d+)\s+(\w+):.*\(htstress\s+[0-9.]+,\s+other\s+([0-9.]+)\)",
+    re.MULTILINE)
 
 
 def kernel_rows(cfg: BenchConfig) -> dict[str, dict]:
@@ -815,14 +819,20 @@ def parse_kernel_output(text: str) -> dict[str, dict]:
     The guest's htstress makes exactly N attempts and its requests/sec is
     attempts / seconds, so seconds = N / RPS.  The summary line does not split
     failures into bad requests and socket errors; they are all counted as
-    socket errors (the VM test fails a round that has any).
+    socket errors (the VM test fails a round that has any).  The guest has no
+    server process to measure, so a run's ``server_cpu_seconds`` is all the
+    CPU the guest spent outside htstress (the ``other`` ms per attempt of its
+    ``# cpu round`` line, times N): the module's threads and kworkers and the
+    kernel's TCP work for them.
     """
+    other_ms = {(int(m[1]), m[2]): float(m[3]) for m in _VM_CPU.finditer(text)}
     rows: dict[str, dict] = {}
     for m in _VM_ROUND.finditer(text):
         round_no, mode, rps, good, total = (int(m[1]), m[2], float(m[3]), int(m[4]), int(m[5]))
         if rps <= 0:
             continue
         seconds = total / rps
+        other = other_ms.get((round_no, mode))
         row = rows.setdefault(f"kernel-{mode}", {
             "label": f"kernel {mode} (QEMU TCG)", "kind": "kernel-tcg",
             "command": ["kmod/vmtest.sh", "VMTEST_ONLY=bench"], "warmup": [], "runs": [],
@@ -831,7 +841,8 @@ def parse_kernel_output(text: str) -> dict[str, dict]:
             "round": round_no - 1, "requests": total, "good": good, "bad": 0,
             "socket_errors": total - good, "seconds": seconds, "requests_per_sec": rps,
             "good_per_sec": good / seconds, "engine": "c", "keep_alive": False,
-            "stopped_by_duration": False, "interrupted": False, "threads_peak": None})
+            "stopped_by_duration": False, "interrupted": False, "threads_peak": None,
+            "server_cpu_seconds": None if other is None else round(other * total / 1000, 3)})
     return rows
 
 

@@ -152,6 +152,25 @@ def test_parse_kernel_output() -> None:
     assert first["good_per_sec"] == pytest.approx(1999 / 4.0)
     assert first["socket_errors"] == 1
     assert bench._check_run("kernel", first, 2000) == []
+    assert first["server_cpu_seconds"] is None  # no "# cpu round" line for it
+
+
+def test_parse_kernel_output_takes_the_guests_cpu_figures() -> None:
+    """The guest's CPU outside htstress becomes the kernel rows' server CPU."""
+    text = ("# round 1 kthread: 250.000 requests/sec (good 2000/2000)\n"
+            "# cpu round 1 kthread: busy 90% of 2 CPU(s), 1.72 ms CPU/request "
+            "(htstress 0.91, other 0.82), 8.0 context switches/request, 1.00 forks/request\n"
+            "# cpu warm-up 1 cmwq: busy 99% of 2 CPU(s), 0.99 ms CPU/request "
+            "(htstress 0.64, other 0.34), 4.9 context switches/request, 0.00 forks/request\n"
+            "# round 1 cmwq: 500.000 requests/sec (good 2000/2000)\n"
+            "# cpu round 1 cmwq: busy 99% of 2 CPU(s), 1.15 ms CPU/request "
+            "(htstress 0.73, other 0.42), 4.9 context switches/request, 0.00 forks/request\n")
+    rows = bench.parse_kernel_output(text)
+    assert rows["kernel-kthread"]["runs"][0]["server_cpu_seconds"] == pytest.approx(1.64)
+    assert rows["kernel-cmwq"]["runs"][0]["server_cpu_seconds"] == pytest.approx(0.84)
+    bench.summarize(rows)
+    assert rows["kernel-cmwq"]["cpu_us_per_request"] == pytest.approx(420)
+    assert rows["kernel-kthread"]["cpu_us_per_request"] == pytest.approx(820)
 
 
 def _alive(pid: int) -> bool:
