@@ -506,7 +506,12 @@ def format_table(report: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> Path | None:
-    """Bars = medians, dots = each round, right panel = peak threads.  None without matplotlib."""
+    """Bars = medians, dots = each round; then CPU per request and peak threads.
+
+    The two right panels show the Python servers only: the kernel rows' CPU
+    is an emulated guest's and would dwarf theirs, and their threads are not
+    measured.  None without matplotlib.
+    """
     try:
         import matplotlib
 
@@ -517,7 +522,8 @@ def plot(report: dict, path: Path) -> Path | None:
     entries = list(report["servers"].values())
     labels = [name + ("\n(QEMU TCG)" if e.get("kind") == "kernel-tcg" else "")
               for name, e in report["servers"].items()]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax1, ax3, ax2) = plt.subplots(1, 3, figsize=(14, 4),
+                                        gridspec_kw={"width_ratios": [3, 2, 2]})
     xs = range(len(entries))
     kernel = [e.get("kind") == "kernel-tcg" for e in entries]
     ax1.bar(xs, [e["median"] for e in entries], label="median",
@@ -538,9 +544,16 @@ def plot(report: dict, path: Path) -> Path | None:
     ax1.set_title(f"{report['load']['requests']} requests, "
                   f"{report['load']['concurrency'] * report['load']['threads']} concurrent, "
                   f"HTTP/{report['load']['http']}")
-    ax2.bar(xs, [e.get("threads_peak") or 0 for e in entries], color="#d9a38f")
-    ax2.set_xticks(list(xs), labels, fontsize=8, rotation=30, ha="right")
-    ax2.set_ylabel("peak threads in the server process")
+    for ax, key, color, ylabel in (
+        (ax3, "cpu_us_per_request", "#a3c98f", "server CPU per good request (us)"),
+        (ax2, "threads_peak", "#d9a38f", "peak threads in the server process"),
+    ):
+        rows = [(label, e[key]) for label, e, k in zip(labels, entries, kernel, strict=True)
+                if not k and e.get(key) is not None]
+        ax.bar(range(len(rows)), [value for _, value in rows], color=color)
+        ax.set_xticks(list(range(len(rows))), [label for label, _ in rows], fontsize=8,
+                      rotation=30, ha="right")
+        ax.set_ylabel(ylabel)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
