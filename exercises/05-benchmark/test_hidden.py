@@ -1,4 +1,4 @@
-"""Hidden tests of exercise 5: the three questions, and the functions on a second report."""
+"""Hidden tests of exercise 5: the four questions, and the functions on a second report."""
 
 import json
 import statistics
@@ -25,6 +25,13 @@ def test_q2_workers_are_reused(student):
 def test_q3_keep_alive_shrinks_the_gap(student):
     assert str(student.answer_q3()).strip().lower() == "a", (
         "Q3: with keep-alive a thread is paid once per connection, not per request")
+
+
+@pytest.mark.points(1)
+def test_q4_cpu_per_request_is_the_servers_own_cost(student):
+    assert str(student.answer_q4()).strip().lower() == "a", (
+        "Q4: requests per second also depend on the load generator and everything else "
+        "sharing the CPUs; CPU per request is what the server itself paid")
 
 
 @pytest.mark.points(1)

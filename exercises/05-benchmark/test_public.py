@@ -30,7 +30,7 @@ def report(student) -> dict:
     return got
 
 
-@pytest.mark.points(4)
+@pytest.mark.points(3)
 def test_report_is_whole_and_consistent(report):
     problems = check_report(report, required=LOCAL_SERVERS, min_rounds=3)
     assert not problems, "the report is not consistent: " + "; ".join(problems[:5])
