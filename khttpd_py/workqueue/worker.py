@@ -8,18 +8,19 @@ action     what the thread does (the system lock is held between actions)
 ========== ===============================================================
 RUN        charge CPU time if due (see below), release the lock, call
            ``work.func(work)``, take the lock back, send 0.0
-IDLE       wait on the worker's own Condition until ``wake_worker``; while
-           waiting, each idle timeout runs ``pool.reap_idle_workers()``
+IDLE       wait on the worker's own gate (``Task``) until ``wake_worker``;
+           while waiting, each idle timeout runs ``pool.reap_idle_workers()``
 CREATE     start a new kworker thread (lock released meanwhile) and send
            the new ``Worker``, or None when the thread cannot be started
 COOLDOWN   wait the cooldown after a failed creation (wakeable)
 DIE        leave the loop; the thread ends
 ========== ===============================================================
 
-Why a Condition per worker that shares the *system* lock: a wakeup is then a
-``notify()`` under the lock the rules already hold, and ``wait()`` releases
-that lock atomically, so no wakeup can slip between "I am idle" and "I sleep".
-No polling and no sleeps anywhere.
+Why a gate per worker, with its flags kept under the *system* lock: a wakeup
+is then a flag set and a gate opened under the lock the rules already hold,
+and the sleeper checks the flag under that same lock before it blocks, so no
+wakeup can slip between "I am idle" and "I sleep".  No polling and no sleeps
+anywhere.
 
 The rescuer (``WQ_MEM_RECLAIM``) is driven the same way by ``pool.rescue``.
 
@@ -33,8 +34,8 @@ working for.  Reading that clock is a system call (0.7 us here, against
 60 ns for ``time.monotonic()``); timing every item with two such calls made
 a bound workqueue's cost per empty item 12.4 us instead of 8.5 (CPU time,
 medians of six alternating runs of 50 000 items on the 2-core machine).  As with
-the kernel's ticks, a figure can lag by up to one tick and includes the
-worker's own bookkeeping between items of the same pwq.
+the kernel's ticks, a figure can lag (by a tick plus the item running now) and
+includes the worker's own bookkeeping between items of the same pwq.
 """
 
 from __future__ import annotations
