@@ -110,6 +110,11 @@ class Task:
         self.cpu_mark = now
         self.cpu_due = time.monotonic() + CPU_TICK
 
+    def leave_work(self) -> None:
+        """The busy period ends (idle, manage, exit): the last charge, if working for a pwq."""
+        if self.cpu_pwq is not None:
+            self.charge_cpu(None)
+
     def wake(self) -> None:
         """``wake_up_process``; the system lock is held."""
         self.woken = True
@@ -254,14 +259,13 @@ class WorkerDriver:
             try:
                 action = send(value)
             except StopIteration:
-                task.charge_cpu(None)
+                task.leave_work()
                 return
             kind = action[0]
             if kind == RUN:
                 value = self._run(worker, action[1], action[2])
                 continue
-            if task.cpu_pwq is not None:
-                task.charge_cpu(None)  # leaving work: the last charge of this busy period
+            task.leave_work()
             if kind == IDLE:
                 self._wait_idle(worker)
                 value = None
