@@ -383,7 +383,8 @@ stat_snap() {
 }
 
 # stat_delta LABEL BEFORE AFTER: where one run's time went, per request;
-# appends "other-ms" (CPU not charged to htstress) to /tmp/other.MODE
+# writes "other-ms" (CPU not charged to htstress) to /tmp/other.last, which
+# t_paired appends to /tmp/other.MODE
 stat_delta() {
 	echo "$2 $3" | awk -v l="$1" -v n="$REQUESTS" -v cpus="$(nproc)" '{
 		b = $6 - $1; t = $7 - $2; h = $10 - $5
