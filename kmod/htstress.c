@@ -28,7 +28,6 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -176,10 +175,42 @@ static void watch(int efd, struct conn *c, int op, uint32_t events)
 	}
 }
 
-/* Open a connection; false if it failed at once (counted as an error). */
+/*
+ * Write what is left of the request.  Returns -1 on a socket error, else
+ * whether the whole request is out (0: wait for EPOLLOUT and try again).
+ */
+static int send_request(struct conn *c)
+{
+	ssize_t n = send(c->fd, request + c->sent, request_len - c->sent,
+			 MSG_NOSIGNAL);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (debug)
+		fwrite(request + c->sent, 1, n, stderr);
+	c->sent += n;
+	if (c->sent < request_len)
+		return 0;
+	c->state = C_RECEIVING;
+	return 1;
+}
+
+/*
+ * Open a connection; false if it failed at once (counted as an error).
+ *
+ * The request is sent straight after connect() rather than on the first
+ * EPOLLOUT: over loopback the handshake has finished by the time connect()
+ * returns EINPROGRESS, so the send succeeds and the connection is watched
+ * for EPOLLIN only.  That saves an epoll_wait and an epoll_ctl per request
+ * (the client's CPU is CPU the server under test does not get; see
+ * kmod/README.md).  If the handshake is still under way, send() says EAGAIN
+ * and EPOLLOUT takes over as before.  No TCP_NODELAY: the request is one
+ * small write with nothing unacknowledged before it (with -k the previous
+ * response acknowledged the previous request), so Nagle never holds it.
+ */
 static bool conn_open(int efd, struct conn *c)
 {
-	int one = 1;
+	int sent;
 
 	reset_response(c);
 	c->fd = socket(server_addr.ss_family,
@@ -188,15 +219,18 @@ static bool conn_open(int efd, struct conn *c)
 		perror("socket");
 		exit(1);
 	}
-	if (server_addr.ss_family != AF_UNIX)
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (struct sockaddr *)&server_addr, server_addr_len) &&
 	    errno != EINPROGRESS && errno != EAGAIN) {
 		conn_close(c);
 		return false;
 	}
 	c->state = C_SENDING;
-	watch(efd, c, EPOLL_CTL_ADD, EPOLLOUT);
+	sent = send_request(c);
+	if (sent < 0) {
+		conn_close(c);
+		return false;
+	}
+	watch(efd, c, EPOLL_CTL_ADD, sent ? EPOLLIN | EPOLLRDHUP : EPOLLOUT);
 	return true;
 }
 
@@ -299,29 +333,39 @@ static enum outcome classify(const struct conn *c)
 /* Writable: connect finished or room to send.  False: conn is done. */
 static bool on_writable(int efd, struct conn *c)
 {
-	ssize_t n;
+	int sent = send_request(c);
 
-	n = send(c->fd, request + c->sent, request_len - c->sent,
-		 MSG_NOSIGNAL);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return true;
+	if (sent < 0)
 		return conn_fail(efd, c);
-	}
-	if (debug)
-		fwrite(request + c->sent, 1, n, stderr);
-	c->sent += n;
-	if (c->sent == request_len) {
-		c->state = C_RECEIVING;
-		watch(efd, c, EPOLL_CTL_MOD, EPOLLIN);
-	}
+	if (sent)
+		watch(efd, c, EPOLL_CTL_MOD, EPOLLIN | EPOLLRDHUP);
 	return true;
 }
 
-/* Readable.  False: the connection has no more work. */
-static bool on_readable(int efd, struct conn *c)
+/* The server closed the connection: one-shot requests end here. */
+static bool on_server_close(int efd, struct conn *c)
+{
+	bool complete = c->got && (!keep_alive || c->body_left < 0 ||
+				   (c->head_done && !c->body_left));
+
+	if (!complete)
+		return conn_fail(efd, c);
+	conn_close(c);
+	request_done(classify(c));
+	return conn_start(efd, c);
+}
+
+/*
+ * Readable.  False: the connection has no more work.
+ *
+ * With EPOLLRDHUP in @events the server's FIN has arrived, after all of its
+ * data, so a recv() that leaves room in the buffer has drained the stream
+ * and the next one would only return 0; that recv() is skipped.
+ */
+static bool on_readable(int efd, struct conn *c, uint32_t events)
 {
 	char buf[RECV_CHUNK];
+	int sent;
 
 	for (;;) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
@@ -331,18 +375,8 @@ static bool on_readable(int efd, struct conn *c)
 				return true;
 			return conn_fail(efd, c);
 		}
-		if (n == 0) {
-			/* the server closed: one-shot requests end here */
-			bool complete = c->got &&
-					(!keep_alive || c->body_left < 0 ||
-					 (c->head_done && !c->body_left));
-
-			if (!complete)
-				return conn_fail(efd, c);
-			conn_close(c);
-			request_done(classify(c));
-			return conn_start(efd, c);
-		}
+		if (n == 0)
+			return on_server_close(efd, c);
 		if (debug)
 			fwrite(buf, 1, n, stderr);
 		take_bytes(c, buf, n);
@@ -354,12 +388,18 @@ static bool on_readable(int efd, struct conn *c)
 					return conn_start(efd, c);
 				return false;
 			}
-			/* next request on the same connection */
+			/* next request on the same connection, sent at once */
 			reset_response(c);
 			c->state = C_SENDING;
-			watch(efd, c, EPOLL_CTL_MOD, EPOLLOUT);
+			sent = send_request(c);
+			if (sent < 0)
+				return conn_fail(efd, c);
+			if (!sent)
+				watch(efd, c, EPOLL_CTL_MOD, EPOLLOUT);
 			return true;
 		}
+		if ((events & EPOLLRDHUP) && (size_t)n < sizeof(buf))
+			return on_server_close(efd, c);
 	}
 }
 
@@ -409,7 +449,7 @@ static void *worker(void *arg)
 					more = on_writable(efd, c);
 			} else if (c->state == C_RECEIVING) {
 				/* errors and hang-ups surface through recv() */
-				more = on_readable(efd, c);
+				more = on_readable(efd, c, ev);
 			} else {
 				continue;
 			}
