@@ -68,6 +68,9 @@ C_TOOL = Path(__file__).resolve().parent.parent / "kmod" / "htstress"
 
 RECV_SIZE = 4096
 
+_READABLE = select.EPOLLIN | select.EPOLLRDHUP
+"""What a connection waits for once its request is out: data, or the server's FIN."""
+
 
 class UsageError(Exception):
     """A command-line or argument error: the CLI prints it and exits with status 2."""
@@ -217,14 +220,13 @@ def resolve(url: str, family: int = socket.AF_UNSPEC, unix_path: str = "",
 class _Conn:
     """One client connection's state; ``__slots__`` because thousands are made per second."""
 
-    __slots__ = ("sock", "fd", "sent", "buf", "connected")
+    __slots__ = ("sock", "fd", "sent", "buf")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.sent = 0
         self.buf = b""
-        self.connected = False
 
 
 def _status_is_bad(head: bytes) -> bool:
@@ -251,9 +253,12 @@ class _Worker:
     """An epoll loop keeping ``concurrency`` connections busy until its budget is spent.
 
     This is ``worker()`` of htstress.c: connect non-blocking, write the request
-    on EPOLLOUT, read on EPOLLIN, and on EOF count the request and open the next
-    connection.  With keep-alive the next request goes out on the same socket
-    as soon as a whole response (by Content-Length) has arrived.
+    at once (over loopback the handshake is over when ``connect`` returns; if
+    not, on EPOLLOUT), read on EPOLLIN, and on EOF count the request and open
+    the next connection.  EPOLLRDHUP says the server's FIN is in, so a short
+    read has drained the stream and the ``recv`` that would return ``b""`` is
+    skipped.  With keep-alive the next request goes out on the same socket as
+    soon as a whole response (by Content-Length) has arrived.
     """
 
     def __init__(self, target: Target, concurrency: int, budget: int, deadline: float,
@@ -297,10 +302,14 @@ class _Worker:
         if rc not in (0, errno.EINPROGRESS, errno.EAGAIN):
             sock.close()
             self._done(conn, "error")
-            self._refill()
+            return  # the caller's loop (_refill) makes the next attempt
+        sent = self._send(conn)
+        if sent is None:
+            sock.close()
+            self._done(conn, "error")
             return
         self.conns[conn.fd] = conn
-        self.ep.register(conn.fd, select.EPOLLOUT)
+        self.ep.register(conn.fd, _READABLE if sent else select.EPOLLOUT)
 
     def _close(self, conn: _Conn) -> None:
         self.conns.pop(conn.fd, None)
@@ -311,6 +320,8 @@ class _Worker:
         conn.sock.close()
 
     def _refill(self) -> None:
+        """Open connections up to the concurrency; a loop, never recursion, since a
+        closed port fails every attempt at once."""
         while len(self.conns) < self.concurrency and self._may_start():
             self._open()
 
@@ -320,21 +331,29 @@ class _Worker:
         self._refill()
 
     # -- events
-    def _on_writable(self, conn: _Conn) -> None:
+    def _send(self, conn: _Conn) -> bool | None:
+        """Write what is left of the request: True when all of it is out, False to
+        wait for EPOLLOUT, None when the connection failed."""
         try:
             conn.sent += conn.sock.send(self.request[conn.sent:])
         except BlockingIOError:
-            return
+            return False
         except OSError:
-            self._finish(conn, "error")
-            return
-        conn.connected = True
-        if conn.sent == len(self.request):
-            if self.debug:
-                sys.stderr.write(self.request.decode("latin-1"))
-            self.ep.modify(conn.fd, select.EPOLLIN)
+            return None
+        if conn.sent < len(self.request):
+            return False
+        if self.debug:
+            sys.stderr.write(self.request.decode("latin-1"))
+        return True
 
-    def _on_readable(self, conn: _Conn) -> None:
+    def _on_writable(self, conn: _Conn) -> None:
+        sent = self._send(conn)
+        if sent is None:
+            self._finish(conn, "error")
+        elif sent:
+            self.ep.modify(conn.fd, _READABLE)
+
+    def _on_readable(self, conn: _Conn, events: int) -> None:
         while True:
             try:
                 chunk = conn.sock.recv(RECV_SIZE)
@@ -350,6 +369,9 @@ class _Worker:
                 sys.stderr.write(chunk.decode("latin-1"))
             conn.buf += chunk
             if self.keep_alive and self._consume_keepalive(conn):
+                return
+            if events & select.EPOLLRDHUP and len(chunk) < RECV_SIZE:
+                self._on_eof(conn)
                 return
 
     def _on_eof(self, conn: _Conn) -> None:
@@ -370,7 +392,12 @@ class _Worker:
                 return True
             self.started += 1
             conn.sent = 0
-            self.ep.modify(conn.fd, select.EPOLLOUT)
+            sent = self._send(conn)
+            if sent is None:
+                self._finish(conn, "error")
+                return True
+            if not sent:
+                self.ep.modify(conn.fd, select.EPOLLOUT)
         return False
 
     def _on_event(self, fd: int, events: int) -> None:
@@ -382,7 +409,7 @@ class _Worker:
         elif events & select.EPOLLOUT:
             self._on_writable(conn)
         elif events & (select.EPOLLIN | select.EPOLLHUP):
-            self._on_readable(conn)
+            self._on_readable(conn, events)
 
     def run(self) -> None:
         try:

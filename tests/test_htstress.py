@@ -183,12 +183,19 @@ def test_keep_alive_reuses_connections(server: CountingServer) -> None:
     assert r.keep_alive
 
 
-def test_closed_port_counts_socket_errors() -> None:
+@pytest.mark.parametrize("engine", ["python", "c"])
+def test_closed_port_counts_socket_errors(engine: str) -> None:
+    """Every attempt fails at once there; 3000 of them (more than Python's recursion
+    limit) must end in one loop, each counted once."""
+    if engine == "c" and htstress.c_tool() is None:
+        pytest.skip("kmod/htstress is not built")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = run(f"http://127.0.0.1:{port}/", requests=10, concurrency=3)
-    assert (r.requests, r.good, r.bad, r.socket_errors) == (10, 0, 0, 10)
+    r = htstress.run_htstress(f"http://127.0.0.1:{port}/", requests=3000, concurrency=3,
+                              engine=engine, duration=20.0)
+    assert (r.requests, r.good, r.bad, r.socket_errors) == (3000, 0, 0, 3000)
+    assert not r.stopped_by_duration
 
 
 def test_duration_bounds_a_run_against_a_silent_server() -> None:
