@@ -869,7 +869,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same load, alternating rounds, medians, ratios vs thread mode.")
     p.add_argument("--quick", action="store_true",
                    help="3 rounds of 3000 requests after 1 warm-up: under a minute")
-    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
+    p.add_argument("--servers", type=_server_names, default=DEFAULT_SERVERS,
                    help=f"comma-separated subset of {','.join(SERVERS)} "
                    f"(default: {','.join(DEFAULT_SERVERS)})")
     p.add_argument("-n", "--requests", type=int, default=10000, help="requests per run")
@@ -893,8 +893,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _server_names(text: str) -> list[str]:
+    """An argparse type: ``thread,cmwq``-style names, each one of ``SERVERS``."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SERVERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown server(s) {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(SERVERS)}")
+    return names
+
+
 def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    servers = list(args.servers)
     load = LoadSpec(args.requests, args.concurrency, args.threads, args.keep_alive,
                     args.engine, args.run_seconds)
     cfg = BenchConfig(servers=servers, load=load, rounds=args.rounds, warmup=args.warmup,

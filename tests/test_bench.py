@@ -233,8 +233,10 @@ def test_no_server_outlives_the_bench(tmp_path: Path, sig: int, status: int) -> 
 
 
 def test_cli_rejects_bad_arguments(capsys) -> None:
-    assert bench.main(["--servers", "thread,nginx", "--no-progress", "--out", "/nonexistent"]) == 1
-    assert "unknown server" in capsys.readouterr().err
+    assert bench.main(["--servers", "thread,nginx", "--no-progress", "--out", "/nonexistent"]) == 2
+    assert "unknown server(s) nginx; choose from thread, cmwq" in capsys.readouterr().err
+    assert bench.main(["--servers", ","]) == 2
+    assert "choose from thread" in capsys.readouterr().err
     assert bench.main(["--rounds", "0"]) == 2
     assert bench.main(["--frobnicate"]) == 2
 
