@@ -64,10 +64,18 @@ AVAILABLE = _libc is not None
 """True when the calls keep the GIL (Linux libc through ctypes)."""
 
 
-def _error() -> OSError:
-    """The ``OSError`` subclass for the errno the last libc call left behind."""
+def _retry_or_would_block(retry: tuple[int, ...] = (errno.EINTR,)) -> bool:
+    """After a failed libc call: True to make it again, False if it would block.
+
+    Any other errno is raised as its ``OSError`` subclass (``ConnectionResetError``
+    ...).  Only that case builds an exception; "would block" is a plain result.
+    """
     code = ctypes.get_errno()
-    return OSError(code, os.strerror(code))
+    if code in _WOULD_BLOCK:
+        return False
+    if code in retry:
+        return True
+    raise OSError(code, os.strerror(code))
 
 
 class RecvBuffer:
@@ -95,11 +103,8 @@ def recv_nowait(sock: socket.socket, rbuf: RecvBuffer) -> bytes | None:
         n = _libc.recv(sock.fileno(), rbuf.buf, rbuf.size, socket.MSG_DONTWAIT)
         if n >= 0:
             return ctypes.string_at(rbuf.buf, n)
-        exc = _error()
-        if exc.errno in _WOULD_BLOCK:
+        if not _retry_or_would_block():
             return None
-        if exc.errno != errno.EINTR:
-            raise exc
 
 
 def send_nowait(sock: socket.socket, data: bytes) -> int:
@@ -113,11 +118,8 @@ def send_nowait(sock: socket.socket, data: bytes) -> int:
         n = _libc.send(sock.fileno(), data, len(data), _SEND_FLAGS)
         if n >= 0:
             return int(n)
-        exc = _error()
-        if exc.errno in _WOULD_BLOCK:
+        if not _retry_or_would_block():
             return 0
-        if exc.errno != errno.EINTR:
-            raise exc
 
 
 def accept_nowait(listen: socket.socket) -> socket.socket | None:
@@ -137,11 +139,8 @@ def accept_nowait(listen: socket.socket) -> socket.socket | None:
             fd = _libc.accept4(listen.fileno(), None, None, socket.SOCK_CLOEXEC)
             if fd >= 0:
                 break
-            exc = _error()
-            if exc.errno in _WOULD_BLOCK:
+            if not _retry_or_would_block((errno.EINTR, errno.ECONNABORTED)):
                 return None
-            if exc.errno not in (errno.EINTR, errno.ECONNABORTED):
-                raise exc
     return socket.socket(listen.family, socket.SOCK_STREAM, listen.proto, fileno=fd)
 
 
