@@ -299,15 +299,11 @@ class _Worker:
         sock.setblocking(False)
         conn = _Conn(sock)
         rc = sock.connect_ex(self.target.address)
-        if rc not in (0, errno.EINPROGRESS, errno.EAGAIN):
+        sent = self._send(conn) if rc in (0, errno.EINPROGRESS, errno.EAGAIN) else None
+        if sent is None:  # connect or send failed at once
             sock.close()
             self._done(conn, "error")
             return  # the caller's loop (_refill) makes the next attempt
-        sent = self._send(conn)
-        if sent is None:
-            sock.close()
-            self._done(conn, "error")
-            return
         self.conns[conn.fd] = conn
         self.ep.register(conn.fd, _READABLE if sent else select.EPOLLOUT)
 
