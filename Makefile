@@ -14,7 +14,7 @@ help:
 	@echo "make book        build the online book into _build/html (main job)"
 	@echo "make test        run every test (lint, Python tests, VM test of the kernel module)"
 	@echo "make serve-book  serve _build/html on http://$(HOST):$(PORT)/"
-	@echo "make lab         start JupyterLab on the chapter notebooks"
+	@echo "make lab         start JupyterLab on the chapters (book/) and exercises/"
 	@echo "make serve       run the Python khttpd on port 8081 (Ctrl-C stops it)"
 	@echo "make bench       run the benchmark lab (quick run)"
 	@echo "make grade       grade the exercises in this tree; make release OUT=dir"
@@ -39,8 +39,11 @@ serve-book:
 	@echo "Serving the book at http://$(HOST):$(PORT)/ (Ctrl-C stops)"
 	$(PYTHON) -m http.server --bind $(HOST) --directory _build/html $(PORT)
 
+# Rooted at the repository, so exercises/ is reachable too; it opens on book/.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root book/
+	@echo "JupyterLab: chapters in book/, exercises in exercises/NN-name/exercise.ipynb"
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --allow-root \
+	  --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/book
 
 serve: $(STAMP)
 	$(PY) -m khttpd_py serve

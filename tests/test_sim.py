@@ -365,6 +365,10 @@ def test_pid_budget_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert "NO" not in asked
     _, told, _ = run_cli(capsys, "--scenario", "pid-budget", "--cpus", "4096", "--wqs", "8", "-c")
     assert "4096 x 8 + 0 = 32768" in told and "NO" in told
+    assert "minus 0 reserved" not in told  # nothing reserved, nothing to subtract
+    _, told, _ = run_cli(capsys, "--scenario", "pid-budget", "--cpus", "64", "--wqs", "8",
+                         "--reserved", "1000", "-c")
+    assert "PIDs 1..32767 minus 1000 reserved" in told
     code, _, err = run_cli(capsys, "--scenario", "pid-budget", "--pid-max", "1")
     assert code == 2 and err.startswith("sim: error:")
 

@@ -109,11 +109,11 @@ class PidBudget:
 
     def answer_text(self) -> str:
         verdict = "yes" if self.fits else "NO: the PIDs run out"
+        reserved = f" minus {self.reserved} reserved" if self.reserved else ""
         return (
             f"  1. threads = {self.cpus} x {self.mt_wqs} + {self.st_wqs} = {self.threads}\n"
             f"  2. {verdict} ({self.threads} of {self.available} PIDs, "
-            f"{self.used_percent:.1f}%; PIDs 1..{self.pid_max - 1} "
-            f"minus {self.reserved} reserved)\n"
+            f"{self.used_percent:.1f}%; PIDs 1..{self.pid_max - 1}{reserved})\n"
             f"  3. ({self.available} - {self.st_wqs}) // {self.cpus} = {self.max_mt_wqs} "
             "MT workqueues\n"
             f"  4. {self.cmwq_boot_kworkers} (2 per CPU, whatever the number of workqueues)"
