@@ -564,6 +564,21 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return convert
 
 
+#: ``serve``'s idle limit, as the module's ``HTTP_CONN_TIMEOUT_SEC`` (kmod/http_server.h).
+DEFAULT_RECV_TIMEOUT = 10.0
+
+
+def _timeout_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 (no timeout) up to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 86400:  # also rejects nan, which compares false
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..86400 seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``serve`` options; names and defaults follow the kernel module's parameters."""
     parser = argparse.ArgumentParser(
@@ -587,6 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stats-port", type=_int_in(0, 65535), default=None, metavar="PORT",
                         help="cmwq: also serve workqueue statistics as JSON on "
                         "127.0.0.1:PORT for 'khttpd-py wq-monitor' (default: off)")
+    parser.add_argument("--recv-timeout", type=_timeout_seconds, default=DEFAULT_RECV_TIMEOUT,
+                        metavar="SECONDS", help="drop a connection whose client sends nothing "
+                        "for this long, 0 for never; without it idle clients can hold every "
+                        f"worker (default: {DEFAULT_RECV_TIMEOUT:g}, as the kernel module)")
     return parser
 
 
@@ -594,8 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _stop_signals(event: threading.Event) -> Iterator[None]:
     """Let SIGINT and SIGTERM set ``event`` while the server runs; restore them after.
 
-    ``Event.wait`` in the main thread is interrupted by a signal, runs the
-    handler and sees the event set, so no polling is needed.
+    The kernel may deliver the signal to any thread, and CPython runs the
+    handler only when the main thread next wakes; a plain ``Event.wait()``
+    there may never wake.  So the caller waits with a timeout (see ``main``).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -651,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     server = KHttpd(host=args.host, port=args.port, backlog=args.backlog, mode=args.mode,
-                    wq_flags=args.wq_flags, max_active=args.max_active)
+                    wq_flags=args.wq_flags, max_active=args.max_active,
+                    recv_timeout=args.recv_timeout or None)
     stop = threading.Event()
     with _stop_signals(stop):
         try:
@@ -667,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         _print_banner(server, stats)
         started = time.monotonic()
-        stop.wait()
+        while not stop.wait(0.25):  # wakes the main thread to run a pending handler
+            pass
     # Default handlers again: a second Ctrl-C interrupts a stop that hangs.
     if stats is not None:
         stats.stop()

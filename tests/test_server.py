@@ -679,6 +679,71 @@ def test_cli_serves_then_stops_cleanly_on_signal(mode: str, sig: signal.Signals)
     assert "Traceback" not in err
 
 
+def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
+    """Start ``khttpd-py serve`` on a free port; return the process and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "khttpd_py", "serve", "--host", "127.0.0.1", "--port", "0",
+         *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert proc.stdout is not None
+    banner = proc.stdout.readline()
+    if "serving http://127.0.0.1:" not in banner:
+        proc.kill()
+        raise AssertionError(banner + proc.communicate()[1])
+    return proc, int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+
+
+def test_cli_ctrl_c_stops_thread_mode_under_load() -> None:
+    """Ctrl-C stops the server even when the kernel hands SIGINT to a worker thread.
+
+    Under load the thread server has dozens of threads, and Linux delivers a
+    process signal to any of them; the main thread must still notice it.
+    """
+    for attempt in range(3):
+        proc, port = start_cli("--mode", "thread")
+        load = subprocess.Popen(  # the C htstress if built, else the Python engine
+            [sys.executable, "-m", "khttpd_py", "htstress", "-n", "0", "--duration", "4",
+             "-c", "50", f"http://127.0.0.1:{port}/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        )
+        try:
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"attempt {attempt}: still running 5 s after Ctrl-C") from None
+        finally:
+            load.kill()
+            load.wait()
+            proc.kill()
+            proc.wait()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+
+
+def test_cli_recv_timeout_drops_idle_clients() -> None:
+    """``--recv-timeout`` ends a silent connection, so idle clients cannot hold every worker."""
+    proc, port = start_cli("--recv-timeout", "0.3")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+            assert is_closed(idle, wait=3.0)
+        assert exchange(port, GET_10) == OK_CLOSE
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "inf", "soon"])
+def test_cli_bad_recv_timeout_exits_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--recv-timeout", value]) == 2
+    err = capsys.readouterr().err
+    assert "--recv-timeout" in err and "Traceback" not in err
+
+
 def test_cli_stats_port_serves_the_workqueue_stats() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "khttpd_py", "serve", "--host", "127.0.0.1", "--port", "0",
