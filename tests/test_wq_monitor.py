@@ -221,3 +221,43 @@ def test_python_m_khttpd_py_wq_monitor(endpoint: int) -> None:
         capture_output=True, text=True, timeout=30,
     )
     assert refused.returncode == 1 and "connection refused" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["("], "bad regular expression '('"),
+        (["khttp", "a("], "bad regular expression 'a('"),
+        (["-i", "nan", "--count", "2"], "argument -i/--interval: 'nan'"),
+        (["-i", "inf", "--count", "2"], "argument -i/--interval: 'inf'"),
+        (["-i", "1e300", "--count", "2"], "argument -i/--interval: '1e300'"),
+        (["-i", "-1"], "argument -i/--interval: '-1'"),
+        (["--count", "-1"], "argument --count: -1 is negative"),
+        (["--port", "70000"], "argument --port: 70000 is outside 1..65535"),
+        (["--port", "0"], "argument --port: 0 is outside 1..65535"),
+    ],
+)
+def test_cli_bad_input_is_a_usage_error(
+    endpoint: int, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad options and patterns stop before the first request with argparse's one-line
+    error and exit 2, where they used to be tracebacks (re.error, ValueError or
+    OverflowError from time.sleep) or a "connection refused" advising a port serve
+    rejects.  A live endpoint is there so that nothing else could end the run."""
+    with_port = [] if "--port" in argv else ["--port", str(endpoint)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*with_port, *argv])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("khttpd-py wq-monitor: error: ")
+    assert message in err.splitlines()[-1]
+
+
+def test_cli_several_patterns_each_filter(
+    endpoint: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """REGEX... keeps a workqueue any one of the patterns matches, as the tool does."""
+    assert main(["--port", str(endpoint), "-i", "0", "khttp", "^rec"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert names == ["khttpd", "reclaim"]

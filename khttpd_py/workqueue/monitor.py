@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import re
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from khttpd_py.workqueue.stats import WqStats, table_header
@@ -36,6 +38,12 @@ Monitor the workqueues of a running khttpd_py server (like tools/workqueue/wq_mo
   mayday   rescuer requests while worker creation failed (WQ_MEM_RECLAIM only)
   rescued  items the rescuer executed (WQ_MEM_RECLAIM only)
 """
+
+
+MAX_INTERVAL = 86400.0
+"""The longest -i accepted: a day.  ``time.sleep`` raises OverflowError from about
+9.2e9 s (nanoseconds in a 64-bit time_t), and no one polls workqueue counters
+less than daily, so a larger value is a typo, reported as a usage error."""
 
 
 class MonitorError(Exception):
@@ -69,16 +77,76 @@ def fetch(host: str, port: int, timeout: float = 5.0) -> dict[str, Any]:
     return doc  # type: ignore[no-any-return]
 
 
-def report(doc: dict[str, Any], as_json: bool, pattern: re.Pattern[str] | None) -> str:
-    """One report: the table (header first) or JSON lines, filtered by ``pattern``."""
-    records = [r for r in doc["workqueues"] if pattern is None or pattern.search(r["name"])]
+def report(doc: dict[str, Any], as_json: bool,
+           patterns: Sequence[re.Pattern[str]] = ()) -> str:
+    """One report: the table (header first) or JSON lines of the workqueues whose
+    name any of ``patterns`` matches (all of them when there is none)."""
+    records = [r for r in doc["workqueues"]
+               if not patterns or any(p.search(r["name"]) for p in patterns)]
     if as_json:
         return "\n".join(json.dumps(r) for r in records)
     rows = [WqStats.from_dict(r).row() for r in records]
     return "\n".join(["", table_header(), *rows])
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port a client can connect to (1-65535).
+
+    Checked here so that a typo is a usage error rather than a confusing
+    "connection refused" that suggests a ``serve --stats-port`` serve rejects.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..65535")
+    return value
+
+
+def _interval(text: str) -> float:
+    """An argparse type: seconds between reports, finite and not negative (0: once).
+
+    ``float()`` accepts ``nan``, ``inf`` and ``1e300``, which only fail later,
+    inside ``time.sleep``, as a traceback; reject them with the option's name.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from 0 (print once) to {MAX_INTERVAL:g}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: a number of reports, 0 or more (0: until Ctrl-C)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (0: until Ctrl-C)")
+    return value
+
+
+def compile_patterns(parser: argparse.ArgumentParser,
+                     texts: Sequence[str]) -> list[re.Pattern[str]]:
+    """Compile every REGEX before the first request, one at a time, so a bad one
+    is a usage error that names it (``re.error`` would otherwise be a traceback,
+    and joining them with ``|`` first could hide an unbalanced parenthesis)."""
+    patterns = []
+    for text in texts:
+        try:
+            patterns.append(re.compile(text))
+        except re.error as exc:
+            parser.error(f"argument REGEX: bad regular expression {text!r}: {exc}")
+    return patterns
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The tool's options, plus where to find the stats endpoint."""
     parser = argparse.ArgumentParser(
         prog="khttpd-py wq-monitor",
         description=DESCRIPTION,
@@ -87,22 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("workqueue", metavar="REGEX", nargs="*",
                         help="workqueue name patterns (all if none)")
     parser.add_argument("--host", default="127.0.0.1", help="stats endpoint host (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=DEFAULT_STATS_PORT,
+    parser.add_argument("--port", type=_port, default=DEFAULT_STATS_PORT,
                         help=f"stats endpoint port ({DEFAULT_STATS_PORT})")
-    parser.add_argument("-i", "--interval", metavar="SECS", type=float, default=1.0,
+    parser.add_argument("-i", "--interval", metavar="SECS", type=_interval, default=1.0,
                         help="monitoring interval (0 to print once and exit)")
     parser.add_argument("-j", "--json", action="store_true", help="output JSON lines")
-    parser.add_argument("--count", metavar="N", type=int, default=0,
+    parser.add_argument("--count", metavar="N", type=_count, default=0,
                         help="stop after N reports (0: until Ctrl-C)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.interval < 0 or args.count < 0:
-        print("wq-monitor: --interval and --count must not be negative", file=sys.stderr)
-        return 2
-    pattern = re.compile("|".join(args.workqueue)) if args.workqueue else None
+    """Poll the stats endpoint and print reports; the exit status (2: usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    patterns = compile_patterns(parser, args.workqueue)
     done = 0
     try:
         while True:
@@ -111,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             except MonitorError as exc:
                 print(f"wq-monitor: {exc}", file=sys.stderr)
                 return 1
-            text = report(doc, args.json, pattern)
+            text = report(doc, args.json, patterns)
             if text:
                 print(text, flush=True)
             done += 1
