@@ -44,6 +44,7 @@ else's server.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import ipaddress
@@ -56,7 +57,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,14 +176,14 @@ class Target:
         return f"GET {self.path} {version}\r\nHost: {self.host_header}\r\n\r\n".encode()
 
 
-_URL = re.compile(r"^(?:http://)?(\[[0-9a-fA-F:.]+\]|[^/:\[\]]+)(?::([^/]*))?(/.*)?$")
+_URL = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^/:\[\]]+)(?::([^/]*))?(/.*)?$")
 
 
 def parse_url(url: str) -> tuple[str, int, str]:
     """Split ``[http://]host[:port][/path]`` into (host, port, path), as htstress does."""
     if "://" in url and not url.startswith("http://"):
         raise UsageError(f"bad URL {url!r}: only http:// is supported")
-    m = _URL.match(url)
+    m = _URL.match(url.removeprefix("http://"))
     if not m or not m.group(1):
         raise UsageError(f"bad URL {url!r}: expected [http://]host[:port][/path]")
     host, port_text, path = m.group(1).strip("[]"), m.group(2), m.group(3) or "/"
@@ -290,12 +293,23 @@ class _Worker:
         self.last_done = time.monotonic()
 
     def _may_start(self) -> bool:
-        return not self.stop and (self.budget == 0 or self.started < self.budget)
+        """Another attempt is allowed: budget left, not stopped, and not past the deadline
+        (checked here too, since against a closed port every attempt fails at once and
+        the event loop, which watches the deadline, is never reached)."""
+        if self.stop or (self.budget and self.started >= self.budget):
+            return False
+        if self.deadline and time.monotonic() >= self.deadline:
+            self.stopped_by_duration = True
+            return False
+        return True
 
     # -- connection life cycle
     def _open(self) -> None:
         self.started += 1
-        sock = socket.socket(self.target.family, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(self.target.family, socket.SOCK_STREAM)
+        except OSError as exc:  # EMFILE/ENFILE despite _fd_room(): a failed run, not a count
+            raise RuntimeError(f"cannot open a socket: {exc.strerror}") from None
         sock.setblocking(False)
         conn = _Conn(sock)
         rc = sock.connect_ex(self.target.address)
@@ -432,10 +446,33 @@ class _Worker:
 
 
 def _split(total: int, parts: int) -> list[int]:
-    """Share ``-n`` among workers; 0 stays 0 (unlimited) for every worker."""
+    """Share ``-n`` among workers; 0 stays 0 (unlimited) for every worker.
+
+    A worker whose share would be 0 is not started at all, since a budget of
+    0 means "no limit": ``-n 2 -t 3`` runs two workers of one request each.
+    """
     if total == 0:
         return [0] * parts
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+    shares = [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+    return [share for share in shares if share]
+
+
+def _fd_room(concurrency: int) -> None:
+    """Make room for ``concurrency`` sockets in one process, or say why there is none.
+
+    Raises the soft ``RLIMIT_NOFILE`` towards the hard one if needed (as a
+    shell's ``ulimit -n`` would); a UsageError names both limits otherwise.
+    """
+    import resource
+
+    need = concurrency + 64  # the sockets, plus what the interpreter holds open
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        if hard == resource.RLIM_INFINITY or hard >= need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+        else:
+            raise UsageError(f"-c {concurrency} needs about {need} open files per process; "
+                             f"the limit is {hard} (ulimit -Hn)")
 
 
 def _child(conn, target, concurrency, budget, deadline, keep_alive, debug, go) -> None:
@@ -453,7 +490,8 @@ def _run_python(target: Target, requests: int, concurrency: int, threads: int,
                 duration: float, keep_alive: bool, debug: bool) -> Result:
     """Run the Python engine: one worker in this process, or ``threads`` processes."""
     budgets = _split(requests, threads)
-    if threads == 1:
+    _fd_room(concurrency)
+    if len(budgets) == 1:
         start = time.monotonic()
         deadline = start + duration if duration else 0.0
         worker = _Worker(target, concurrency, budgets[0], deadline, keep_alive, debug)
@@ -686,6 +724,28 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _seconds(text: str) -> float:
+    """An argparse type for ``--duration``: finite and not negative (nan and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < 1e9:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1e9 seconds, not {text}")
+    return value
+
+
+_COUNTS = ("-n", "-c", "-t", "--duration")
+
+
+def _refuse_negative_counts(argv: list[str]) -> None:
+    """Name a negative count ourselves: with ``-4``/``-6`` defined, argparse takes
+    ``-5`` for an option and would only say "expected one argument"."""
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag in _COUNTS and re.fullmatch(r"-[0-9.]+", value):
+            raise UsageError(f"argument {flag}: must not be negative: {value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="htstress", add_help=False, usage=USAGE)
     p.add_argument("-n", type=int, default=1, dest="requests")
@@ -698,7 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=socket.AF_UNSPEC)
     p.add_argument("-6", action="store_const", const=socket.AF_INET6, dest="family")
     p.add_argument("-k", "--keep-alive", action="store_true")
-    p.add_argument("--duration", type=float, default=DEFAULT_DURATION)
+    p.add_argument("--duration", type=_seconds, default=DEFAULT_DURATION)
     p.add_argument("--engine", choices=("auto", "c", "python"), default="auto")
     p.add_argument("--json", action="store_true")
     p.add_argument("--help", action="store_true")
@@ -707,9 +767,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: exit 0 on a completed run, 1 on a failed run, 2 on a usage error."""
+    """CLI entry: exit 0 on a completed run, 1 on a failed run (or one that no server
+    answered), 2 on a usage error."""
     argv = sys.argv[1:] if argv is None else argv
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, ``kill``) ends the run like Ctrl-C: the counts so far are
+    printed, as the C tool prints them, instead of the process dying silently."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        _refuse_negative_counts(argv)
         args = build_parser().parse_args(argv)
         if args.help or not argv:
             print(USAGE, end="")
@@ -728,12 +813,23 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"htstress: {exc}", file=sys.stderr)
         return 1
-    print(f"# engine: {result.engine}", file=sys.stderr)
-    if result.stopped_by_duration:
-        print(f"# stopped by --duration {args.duration:g}", file=sys.stderr)
-    print(format_block(result))
-    if args.json:
-        print(json.dumps(result.to_dict()))
+    except KeyboardInterrupt:  # before the load started: nothing to report
+        print("htstress: interrupted", file=sys.stderr)
+        return 130
+    try:
+        print(f"# engine: {result.engine}", file=sys.stderr)
+        if result.stopped_by_duration:
+            print(f"# stopped by --duration {args.duration:g}", file=sys.stderr)
+        print(format_block(result), flush=True)
+        if args.json:
+            print(json.dumps(result.to_dict()), flush=True)
+    except BrokenPipeError:  # e.g. piped into head
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- stops the exit-time flush error
+        return 0
+    if result.requests and not (result.good or result.bad):
+        print(f"htstress: no request was answered ({result.socket_errors} socket errors): "
+              f"is a server listening at {args.unix_path or args.url}?", file=sys.stderr)
+        return 1
     return 0
 
 

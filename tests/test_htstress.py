@@ -80,6 +80,13 @@ def test_bad_urls_are_usage_errors(url: str) -> None:
         parse_url(url)
 
 
+@pytest.mark.parametrize("url", ["http://", "http://[::1", "http:///x"])
+def test_a_url_without_a_host_is_named_as_such(url: str) -> None:
+    """Not "port must be 1-65535": the scheme is not a host."""
+    with pytest.raises(UsageError, match=r"expected \[http://\]host"):
+        parse_url(url)
+
+
 def test_non_loopback_hosts_are_refused() -> None:
     with pytest.raises(UsageError, match="loopback"):
         htstress.resolve("http://10.1.2.3:80/")
@@ -198,6 +205,25 @@ def test_closed_port_counts_socket_errors(engine: str) -> None:
     assert not r.stopped_by_duration
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_duration_bounds_a_run_against_a_closed_port(threads: int) -> None:
+    """Every connect fails at once, so the event loop that watches the clock never
+    runs; the deadline must still end the run, with every attempt counted."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = run(f"http://127.0.0.1:{port}/", requests=0, concurrency=2, threads=threads,
+            duration=0.5)
+    assert r.stopped_by_duration
+    assert r.good == 0 and r.socket_errors == r.requests > 0
+
+
+def test_fewer_requests_than_threads_is_not_unlimited(server: CountingServer) -> None:
+    r = run(server.url + "/", requests=2, concurrency=1, threads=3, duration=5.0)
+    assert r.requests == 2 and server.answered == 2
+    assert not r.stopped_by_duration
+
+
 def test_duration_bounds_a_run_against_a_silent_server() -> None:
     with socket.socket() as listener:  # accepts (backlog) but never answers
         listener.bind(("127.0.0.1", 0))
@@ -240,6 +266,64 @@ def test_cli_prints_the_block_and_engine(server: CountingServer, capsys) -> None
 def test_cli_errors_exit_2_with_a_message(argv: list[str], message: str, capsys) -> None:
     assert htstress.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--duration", "nan", "127.0.0.1"], "--duration"),
+        (["--duration", "inf", "127.0.0.1"], "--duration"),
+        (["-n", "-5", "127.0.0.1"], "-n: must not be negative"),
+        (["-c", "-1", "127.0.0.1"], "-c: must not be negative"),
+    ],
+)
+def test_cli_bad_numbers_are_named(argv: list[str], message: str, capsys) -> None:
+    assert htstress.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_closed_port_exits_1_and_says_why(capsys) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rc = htstress.main(["-n", "5", "--engine", "python", f"http://127.0.0.1:{port}/"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert parse_block(out).socket_errors == 5  # the block is still printed
+    assert "no request was answered" in err
+
+
+def test_cli_more_connections_than_open_files_is_a_usage_error(capsys) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no hard limit on open files here")
+    rc = htstress.main(["-n", "1", "-c", str(hard + 1), "--engine", "python", "127.0.0.1:9"])
+    assert rc == 2
+    assert "ulimit" in capsys.readouterr().err
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[1] == hard
+
+
+def test_cli_sigterm_prints_the_counts_so_far(server: CountingServer) -> None:
+    """``timeout 3 khttpd-py htstress -n 0 ...`` must not lose the run's figures."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "khttpd_py", "htstress", "-n", "0", "-c", "2", "--engine",
+         "python", server.url + "/"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+    result = parse_block(out)
+    assert result.good > 0 and result.good <= server.answered
 
 
 def test_cli_help_exits_0(capsys) -> None:
