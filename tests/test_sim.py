@@ -263,6 +263,7 @@ def test_max_active_0_is_default_and_out_of_range_is_clamped(
         ["--scenario", "doc-a", "--work", "w0=burn1"],
         ["--model", "legacy-mt", "--cpus", "4", "--wqs", "8", "--max-threads", "16",
          "--work", "w0=burn1"],
+        ["--scenario", "pid-budget", "--gantt", "pid.png"],
     ],
 )
 def test_invalid_specs_exit_2_with_one_line(
@@ -542,6 +543,41 @@ def test_gantt_matplotlib_figure(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "c.png"
     code, _, err = run_cli(capsys, "--scenario", "doc-c", "--gantt", str(out), "--json")
     assert code == 0 and out.stat().st_size > 1000 and "wrote" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [
+        ("missing/dir/g.png", 1, "cannot write the Gantt chart"),
+        ("g.txt", 2, "must end in .png"),
+        ("g", 2, "must end in .png"),  # matplotlib would have written g.png
+        ("sub/", 2, "is a directory"),  # matplotlib would have written sub/.png
+    ],
+)
+def test_gantt_file_problems_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, status: int, message: str,
+) -> None:
+    """No traceback, no "wrote" for a file that is not there, and no stray file."""
+    pytest.importorskip("matplotlib")
+    (tmp_path / "sub").mkdir()
+    target = str(tmp_path / name) + ("/" if name.endswith("/") else "")
+    code, out, err = run_cli(capsys, "-s", "1", "--gantt", target)
+    assert code == status, err
+    assert out == "" and "Traceback" not in err and "wrote" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("sim: error:")
+    assert message in err
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    assert files == ["sub"]
+
+
+def test_gantt_without_matplotlib_says_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
+    code, out, err = run_cli(capsys, "-s", "1", "--gantt", str(tmp_path / "g.png"))
+    assert code == 1 and out == ""
+    assert err == "sim: error: --gantt " + repr(str(tmp_path / "g.png")) + \
+        " needs matplotlib: pip install 'khttpd_py[plot]'\n"
 
 
 def test_gantt_plotly_figure() -> None:

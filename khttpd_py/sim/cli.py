@@ -10,6 +10,7 @@ is for programs: the events and counters, nothing else on stdout.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import textwrap
@@ -28,6 +29,12 @@ ITEMS_SHOWN = 40
 """A problem with more items lists only the first ones (the command reproduces all)."""
 DOC_TEXT_EVENTS = 40
 """Small timelines are also printed in the kernel documentation's wording."""
+GANTT_FORMATS = {".png": "matplotlib", ".svg": "matplotlib", ".pdf": "matplotlib",
+                 ".html": "plotly"}
+"""--gantt FILE suffixes and the library that draws them.  The suffix is required:
+without one matplotlib silently appends ``.png`` to the name we report."""
+INSTALL_HINT = {"matplotlib": "pip install 'khttpd_py[plot]'",
+                "plotly": "pip install 'khttpd_py[book]'"}
 
 EPILOG = f"""\
 work items (--work, repeatable):
@@ -269,17 +276,50 @@ def _questions(scenario: Scenario, result: SimResult) -> list[tuple[str, str]]:
     return pairs
 
 
+class OutputError(Exception):
+    """A result could not be written (a missing directory, no plotting library):
+    exit status 1, because the command line itself was fine."""
+
+
+def _check_gantt_path(path: str) -> None:
+    """Reject a --gantt FILE we could not write as named, before simulating.
+
+    matplotlib would add ``.png`` to a name without a suffix (we then reported
+    the wrong file), write a hidden ``.png`` into a directory given with a
+    trailing slash, and raise ValueError for a suffix it does not know.
+    """
+    suffix = os.path.splitext(path)[1].lower()
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise SpecError(f"--gantt {path!r} is a directory; give a file name such as "
+                        f"{os.path.join(path, 'gantt.png')!r}")
+    if suffix not in GANTT_FORMATS:
+        *most, last = GANTT_FORMATS
+        raise SpecError(f"--gantt {path!r}: the file name must end in "
+                        f"{', '.join(most)} or {last} (the chart's format)")
+
+
 def _write_gantt(result: SimResult, path: str, by: str) -> None:
-    from khttpd_py.sim import charts
+    """Write the chart in the format the suffix names; raise OutputError, not a
+    traceback, when the library is missing or the file cannot be written."""
+    suffix = os.path.splitext(path)[1].lower()
+    library = GANTT_FORMATS[suffix]
+    try:
+        from khttpd_py.sim import charts
 
-    if path.endswith(".html"):
-        charts.gantt_plotly(result, by=by).write_html(path, include_plotlyjs="cdn")
-    else:
-        import matplotlib
+        if library == "plotly":
+            charts.gantt_plotly(result, by=by).write_html(path, include_plotlyjs="cdn")
+        else:
+            import matplotlib
 
-        if "matplotlib.pyplot" not in sys.modules:
-            matplotlib.use("Agg")
-        charts.gantt(result, by=by).savefig(path, dpi=120)
+            if "matplotlib.pyplot" not in sys.modules:
+                matplotlib.use("Agg")
+            charts.gantt(result, by=by).savefig(path, dpi=120, format=suffix[1:])
+    except ImportError:
+        raise OutputError(f"--gantt {path!r} needs {library}: {INSTALL_HINT[library]}") \
+            from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OutputError(f"cannot write the Gantt chart {path!r}: {reason}") from None
     print(f"sim: wrote {path}", file=sys.stderr)
 
 
@@ -339,11 +379,19 @@ def main(argv: list[str] | None = None) -> int:
                 raise SpecError(f"--{option.replace('_', '-')} must be >= "
                                 f"{1 if option == 'cpus' else 0}, got {value}")
         if args.scenario == PID_BUDGET:
+            if args.gantt:
+                raise SpecError("--gantt: the pid-budget scenario is arithmetic, with no "
+                                "timeline to chart")
             return _pid_budget(args, args_list)
+        if args.gantt:
+            _check_gantt_path(args.gantt)
         return _run(args, args_list)
     except SpecError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"sim: error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
         return 0
