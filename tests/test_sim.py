@@ -263,6 +263,12 @@ def test_max_active_0_is_default_and_out_of_range_is_clamped(
         ["--scenario", "doc-a", "--work", "w0=burn1"],
         ["--model", "legacy-mt", "--cpus", "4", "--wqs", "8", "--max-threads", "16",
          "--work", "w0=burn1"],
+        ["--flags", "bound,unbound"],
+        ["--flags", "WQ_UNBOUND|bound"],
+        ["--flags", "ordered,bound", "--scenario", "doc-a"],
+        ["--wq", "q0:bound,unbound:2", "--work", "w0=burn1"],
+        ["--work", "w=burn1:n=10001"],
+        ["--work", "w=burn1:n=9999", "--work", "a=burn1", "--work", "b=burn1"],
         ["--scenario", "pid-budget", "--gantt", "pid.png"],
     ],
 )
@@ -543,6 +549,21 @@ def test_gantt_matplotlib_figure(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "c.png"
     code, _, err = run_cli(capsys, "--scenario", "doc-c", "--gantt", str(out), "--json")
     assert code == 0 and out.stat().st_size > 1000 and "wrote" in err
+
+
+def test_contradictory_flags_and_too_many_items_say_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """serve rejects bound with unbound; sim used to run such a wq unbound, silently.
+    A huge n= used to take minutes and gigabytes; the limit is named instead."""
+    code, _, err = run_cli(capsys, "--flags", "bound,unbound", "--work", "w=burn1")
+    assert code == 2 and "both bound and unbound" in err
+    code, _, err = run_cli(capsys, "--work", "w=burn1:n=1000000")
+    assert code == 2 and "1000000 work items" in err and "at most 10000" in err
+    code, out, _ = run_cli(capsys, "--work", "w=burn1:n=10000", "--json")
+    assert code == 0 and json.loads(out)["stats"]["items"] == 10000
+    code, out, _ = run_cli(capsys, "--flags", "bound,highpri", "--work", "w=burn1", "--json")
+    assert code == 0
 
 
 @pytest.mark.parametrize(
