@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,7 +37,12 @@ from exercises.catalog import (
     discover,
 )
 from exercises.notebook import NOTEBOOK_NAME
-from exercises.runner import DEFAULT_MEMORY_MB, ExerciseResult, grade_exercise
+from exercises.runner import (
+    DEFAULT_MEMORY_MB,
+    INTERRUPTED_NOTE,
+    ExerciseResult,
+    grade_exercise,
+)
 from exercises.support import STUDENT_ID_ENV, safe_name
 
 
@@ -109,6 +114,24 @@ class Options:
     jobs: int
 
 
+class GradingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during grading, carrying what was finished before it.
+
+    Exercises that were not graded have status "interrupted" in ``results``.
+    """
+
+    def __init__(self, results: list[SubmissionResult], done: int, total: int) -> None:
+        super().__init__(f"{done} of {total} exercises graded")
+        self.results = results
+        self.done = done
+        self.total = total
+
+
+def _placeholder(ex: Exercise, status: str, note: str) -> ExerciseResult:
+    """A zero for an exercise that was not run (interrupted, not a submission)."""
+    return ExerciseResult(ex.name, ex.title, 0, ex.total, ex.reachable, status, note)
+
+
 def grade_many(
     submissions: list[tuple[str, Path]],
     exercises: list[Exercise],
@@ -119,14 +142,18 @@ def grade_many(
 
     Each pair is its own child process (see runner), so the pool's threads only
     wait; with two jobs both cores stay busy.  Results keep the input order.
+
+    On Ctrl-C, queued jobs are cancelled and running children killed (they run
+    in sessions of their own, so the terminal's SIGINT does not reach them);
+    then GradingInterrupted carries the results finished so far.
     """
-    results = {sid: SubmissionResult(sid, path) for sid, path in submissions}
     jobs = [(sid, path, ex) for sid, path in submissions for ex in exercises]
-    done = 0
-    lock = threading.Lock()
+    by_pair: dict[tuple[str, str], ExerciseResult] = {}
+    stop = threading.Event()
     if progress:
         progress(0, len(jobs), "")
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    try:
         futures = {
             pool.submit(
                 grade_exercise,
@@ -135,20 +162,60 @@ def grade_many(
                 sid,
                 options.timeout,
                 options.memory_mb,
+                stop,
             ): (sid, ex)
             for sid, path, ex in jobs
         }
-        by_pair: dict[tuple[str, str], ExerciseResult] = {}
         for future in as_completed(futures):
             sid, ex = futures[future]
             by_pair[(sid, ex.name)] = future.result()
-            with lock:
-                done += 1
-                if progress:
-                    progress(done, len(jobs), f"{sid} {ex.name}")
-    for sid, _path in submissions:
-        results[sid].results = [by_pair[(sid, ex.name)] for ex in exercises]
-    return [results[sid] for sid, _ in submissions]
+            if progress:
+                progress(len(by_pair), len(jobs), f"{sid} {ex.name}")
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _collect_finished(futures, by_pair)
+        raise GradingInterrupted(
+            _assemble(submissions, exercises, by_pair), len(by_pair), len(jobs)
+        ) from None
+    finally:
+        pool.shutdown(wait=True)
+    return _assemble(submissions, exercises, by_pair)
+
+
+def _collect_finished(
+    futures: dict[Future[ExerciseResult], tuple[str, Exercise]],
+    by_pair: dict[tuple[str, str], ExerciseResult],
+) -> None:
+    """After a stop: add the jobs that did finish; wait (briefly) for the running ones.
+
+    Running jobs notice the stop within a fraction of a second, kill their
+    child and clean up; waiting for them means no child or temporary
+    directory outlives the grader.
+    """
+    for future, (sid, ex) in futures.items():
+        if future.cancelled() or (sid, ex.name) in by_pair:
+            continue
+        result = future.result()
+        if result.status != "interrupted":
+            by_pair[(sid, ex.name)] = result
+
+
+def _assemble(
+    submissions: list[tuple[str, Path]],
+    exercises: list[Exercise],
+    by_pair: dict[tuple[str, str], ExerciseResult],
+) -> list[SubmissionResult]:
+    """One SubmissionResult per submission, in input order; missing pairs are "interrupted"."""
+    results = []
+    for sid, path in submissions:
+        res = SubmissionResult(sid, path)
+        res.results = [
+            by_pair.get((sid, ex.name)) or _placeholder(ex, "interrupted", INTERRUPTED_NOTE)
+            for ex in exercises
+        ]
+        results.append(res)
+    return results
 
 
 def text_progress(stream: TextIO) -> Callable[[int, int, str], None]:
@@ -282,17 +349,33 @@ def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
 
 
 def write_gradebook(path: Path, results: list[SubmissionResult], exercises: list[Exercise]) -> None:
-    """One row per student: id, each exercise's score, total, notes (timeouts, crashes)."""
+    """One row per student: id, each exercise's score, total, notes (timeouts, crashes).
+
+    An exercise an interrupted run did not grade has an empty cell, not a 0,
+    and the row's total is empty too: a partial sum would read as a grade.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(["student", *(ex.name for ex in exercises), "total", "notes"])
         for res in results:
+            skipped = [r.name for r in res.results if r.status == "interrupted"]
             notes = [res.note] if res.note else []
-            notes += [f"{r.name}: {r.status}" for r in res.results if r.status != "ok"]
-            writer.writerow(
-                [res.student, *(r.score for r in res.results), res.score, "; ".join(notes)]
-            )
+            if skipped:
+                notes.append("incomplete: not graded: " + ", ".join(skipped))
+            notes += [f"{r.name}: {r.status}" for r in res.results
+                      if r.status not in ("ok", "interrupted")]
+            scores = ["" if r.status == "interrupted" else r.score for r in res.results]
+            total = "" if skipped else res.score
+            writer.writerow([res.student, *scores, total, "; ".join(notes)])
+
+
+def incomplete_path(out: Path) -> Path:
+    """Where an interrupted class run writes its partial gradebook: next to ``--out``.
+
+    A separate name, so an interrupted rerun never replaces a complete gradebook.
+    """
+    return out.with_name(f"{out.stem}.incomplete{out.suffix or '.csv'}")
 
 
 # --- command line ------------------------------------------------------------------------
@@ -422,19 +505,16 @@ def _main_class(args: argparse.Namespace) -> int:
     exercises = _load_exercises(args.only)
     print(f"grading {len(valid)} submissions x {len(exercises)} exercises, "
           f"{options.jobs} at a time", file=sys.stderr)
-    graded = grade_many(valid, exercises, options, text_progress(sys.stderr))
-    by_id = {res.student: res for res in graded}
-    results: list[SubmissionResult] = []
-    for sid, ex_dir in submissions:
-        if ex_dir is None:
-            res = SubmissionResult(sid, root / sid, note="not a submission (no exercises found)")
-            res.results = [
-                ExerciseResult(ex.name, ex.title, 0, ex.total, ex.reachable, "missing")
-                for ex in exercises
-            ]
-            results.append(res)
-        else:
-            results.append(by_id[sid])
+    try:
+        graded = grade_many(valid, exercises, options, text_progress(sys.stderr))
+    except GradingInterrupted as stopped:
+        partial = incomplete_path(args.out)
+        write_gradebook(partial, _with_non_submissions(root, submissions, stopped.results,
+                                                       exercises), exercises)
+        print(f"\ninterrupted: {stopped.done} of {stopped.total} exercises graded; wrote them "
+              f"to {partial} (rows marked incomplete); no feedback written", file=sys.stderr)
+        return 130
+    results = _with_non_submissions(root, submissions, graded, exercises)
     write_gradebook(args.out, results, exercises)
     if args.feedback is not None:
         args.feedback.mkdir(parents=True, exist_ok=True)
@@ -450,6 +530,29 @@ def _main_class(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}" + (f" and {len(results)} files in {args.feedback}"
                                  if args.feedback else ""), file=sys.stderr)
     return 0
+
+
+def _with_non_submissions(
+    root: Path,
+    submissions: list[tuple[str, Path | None]],
+    graded: list[SubmissionResult],
+    exercises: list[Exercise],
+) -> list[SubmissionResult]:
+    """Every directory of the class, in order: graded ones, and a zero row for the others.
+
+    A directory that is not a submission still gets a row, so a student whose
+    upload went wrong shows up in the gradebook rather than vanishing from it.
+    """
+    by_id = {res.student: res for res in graded}
+    results: list[SubmissionResult] = []
+    for sid, ex_dir in submissions:
+        if ex_dir is None:
+            res = SubmissionResult(sid, root / sid, note="not a submission (no exercises found)")
+            res.results = [_placeholder(ex, "missing", "") for ex in exercises]
+            results.append(res)
+        else:
+            results.append(by_id[sid])
+    return results
 
 
 if __name__ == "__main__":

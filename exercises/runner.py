@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class ExerciseResult:
     score: int
     total: int
     reachable: int
-    status: str  # ok | timeout | crashed | missing | error
+    status: str  # ok | timeout | crashed | missing | error | interrupted
     note: str = ""
     tests: list[TestOutcome] = field(default_factory=list)
     nbval_points: int = 0
@@ -241,14 +242,44 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+INTERRUPTED_NOTE = "not graded: the run was interrupted"
+_POLL = 0.2
+"""Seconds between checks of the stop event while a child runs."""
+
+
+def _wait(proc: subprocess.Popen[bytes], limit: float, stop: threading.Event | None) -> str:
+    """Wait for ``proc``: "done", "timeout" after ``limit`` s, or "stopped" once ``stop`` is set.
+
+    The child runs in a session of its own, so a Ctrl-C at the terminal never
+    reaches it; polling the event is how an interrupted class run stops it
+    within a fraction of a second instead of letting it run to its limit.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "timeout"
+        try:
+            proc.wait(timeout=remaining if stop is None else min(remaining, _POLL))
+            return "done"
+        except subprocess.TimeoutExpired:
+            if stop is not None and stop.is_set():
+                return "stopped"
+
+
 def grade_exercise(
     exercise: Exercise,
     notebook: Path,
     student: str,
     timeout: float | None = None,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    stop: threading.Event | None = None,
 ) -> ExerciseResult:
-    """Grade ``notebook`` against ``exercise``'s pristine tests in a sandboxed child."""
+    """Grade ``notebook`` against ``exercise``'s pristine tests in a sandboxed child.
+
+    Setting ``stop`` (from another thread) kills the child and returns a result
+    with status "interrupted" and no score.
+    """
     started = time.monotonic()
     limit = exercise.timeout if timeout is None else timeout
     result = ExerciseResult(
@@ -260,6 +291,9 @@ def grade_exercise(
         status="ok",
         nbval_points=exercise.nbval,
     )
+    if stop is not None and stop.is_set():
+        result.status, result.note = "interrupted", INTERRUPTED_NOTE
+        return result
     if not notebook.is_file():
         result.status, result.note = "missing", f"{NOTEBOOK_NAME} is missing from the submission"
         return result
@@ -310,19 +344,19 @@ def grade_exercise(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            try:
-                returncode: int | None = proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                returncode = None
+            waited = _wait(proc, limit, stop)
+            if waited != "done":
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
-                proc.wait()
+            returncode = proc.wait()
         kill_tagged(token)
         tests, running, ended = _read_report(report)
         result.tests = tests
-        if returncode is None:
+        if waited == "stopped":
+            result.status, result.note, result.tests = "interrupted", INTERRUPTED_NOTE, []
+        elif waited == "timeout":
             result.status = "timeout"
             result.note = f"stopped after the {limit:g} s time limit{_describe(running)}"
         elif returncode < 0 or not ended:

@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -298,3 +299,92 @@ def test_class_run_shows_progress(graded_class: dict[str, Any]):
     stderr = graded_class["stderr"]
     assert "grading 5 submissions" in stderr
     assert "30/30" in stderr
+
+
+# --- interrupting, hanging, refusing ------------------------------------------------------
+
+HANG_FOREVER = (
+    "import signal\n"
+    "signal.signal(signal.SIGALRM, signal.SIG_IGN)  # defeats a per-test SIGALRM timeout\n"
+    "while True:\n"
+    "    pass\n"
+)
+"""Solution code that only the whole-run kill can stop."""
+
+
+def submission(release: Path, dest: Path, *names: str) -> Path:
+    """A light submission: only the released notebooks of ``names`` (the grader reads no more)."""
+    for name in names:
+        target = dest / "exercises" / name
+        target.mkdir(parents=True)
+        shutil.copyfile(release / "exercises" / name / NOTEBOOK_NAME, target / NOTEBOOK_NAME)
+    return dest
+
+
+def student_pids(student: str) -> list[int]:
+    """Processes started by a grading run for ``student`` (found by their environment)."""
+    needle = f"KHTTPD_STUDENT_ID={student}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def kill_students(*students: str) -> None:
+    for student in students:
+        for pid in student_pids(student):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_ctrl_c_stops_a_class_run_promptly_and_keeps_finished_results(
+    release: Path, tmp_path: Path
+):
+    subs = tmp_path / "subs"
+    solve(submission(release, subs / "sigint-done", "02-legacy-threads"), "02-legacy-threads")
+    hangers = ["sigint-hang-1", "sigint-hang-2"]
+    for name in hangers:
+        sabotage(submission(release, subs / name, "02-legacy-threads"), "02-legacy-threads",
+                 HANG_FOREVER)
+    out = tmp_path / "gradebook.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exercises.grade", "--class", str(subs), "--out", str(out),
+         "--only", "02", "--jobs", "1", "--timeout", "120"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    stderr = b""
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 120
+        while b"1/3" not in stderr and time.monotonic() < deadline:
+            chunk = proc.stderr.read1(4096)
+            if not chunk:
+                break
+            stderr += chunk
+        time.sleep(1.5)  # the first hanging submission is being graded now
+        assert student_pids(hangers[0]), "its grading process should be running"
+        proc.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        stderr += proc.communicate(timeout=30)[1]
+        took = time.monotonic() - interrupted
+    finally:
+        proc.kill()
+        kill_students(*hangers)
+    text = stderr.decode()
+    assert proc.returncode == 130, text
+    assert took < 10, f"exiting took {took:.0f} s after Ctrl-C"
+    assert "interrupted: 1 of 3 exercises graded" in text
+    assert "Traceback" not in text
+    assert not out.exists(), "a partial run must not pass for a complete gradebook"
+    with (tmp_path / "gradebook.incomplete.csv").open() as stream:
+        rows = {row["student"]: row for row in csv.DictReader(stream)}
+    assert rows["sigint-done"]["02-legacy-threads"] == "15"
+    assert rows["sigint-hang-1"]["02-legacy-threads"] == ""
+    assert "incomplete" in rows["sigint-hang-2"]["notes"]
+    assert not any(student_pids(name) for name in hangers), "grading children outlived the run"
