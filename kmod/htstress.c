@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -105,6 +106,28 @@ static void usage(FILE *out)
 		"   -4, -6             use IPv4 / IPv6 only\n"
 		"   -k, --keep-alive   HTTP/1.1 keep-alive: many requests per connection\n"
 		"   --help             display this message\n");
+}
+
+/*
+ * Parse the value of -n, -c or -t: decimal digits only, at most max.
+ * strtoull() and atoi() alone take "abc" as 0 (for -n: run until Ctrl-C),
+ * wrap "-5" to 2^64 - 5 and stop at the 'x' of "5x", so a typo would start
+ * a different run from the one asked for instead of being reported.
+ */
+static bool parse_count(const char *s, unsigned long long max,
+			unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')	/* no sign, no blanks, not empty */
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
 }
 
 static void on_signal(int sig)
@@ -546,6 +569,7 @@ int main(int argc, char *argv[])
 	bool port_given = false, v6_literal = false;
 	double start, seconds;
 	uint64_t requests;
+	unsigned long long value;
 	int opt, i;
 
 	if (argc == 1) {
@@ -556,13 +580,24 @@ int main(int argc, char *argv[])
 				  NULL)) != -1) {
 		switch (opt) {
 		case 'n':
-			max_requests = strtoull(optarg, NULL, 10);
+			if (!parse_count(optarg, UINT64_MAX, &value)) {
+				fprintf(stderr, "-n wants a number of requests (0: until Ctrl-C), not '%s'\n",
+					optarg);
+				return 1;
+			}
+			max_requests = value;
 			break;
 		case 'c':
-			concurrency = atoi(optarg);
-			break;
 		case 't':
-			num_threads = atoi(optarg);
+			if (!parse_count(optarg, INT_MAX, &value)) {
+				fprintf(stderr, "-%c wants a number from 1 to %d, not '%s'\n",
+					opt, INT_MAX, optarg);
+				return 1;
+			}
+			if (opt == 'c')
+				concurrency = value;
+			else
+				num_threads = value;
 			break;
 		case 'u':
 			udaddr = optarg;
