@@ -45,6 +45,8 @@ from exercises.runner import (
 )
 from exercises.support import STUDENT_ID_ENV, safe_name
 
+LINKED_SUBMISSION = "a symbolic link, not a submission directory: not graded"
+
 
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit status 2."""
@@ -163,6 +165,7 @@ def grade_many(
                 options.timeout,
                 options.memory_mb,
                 stop,
+                path.parent if path.name == "exercises" else path,
             ): (sid, ex)
             for sid, path, ex in jobs
         }
@@ -495,7 +498,10 @@ def _main_class(args: argparse.Namespace) -> int:
         raise UsageError(f"{root}: no such directory")
     options = _options(args)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    submissions = [(p.name, exercises_dir_of(p)) for p in subdirs]
+    linked = {p.name for p in subdirs if p.is_symlink()}
+    for name in sorted(linked):
+        print(f"warning: skipping {name}: {LINKED_SUBMISSION}", file=sys.stderr)
+    submissions = [(p.name, None if p.name in linked else exercises_dir_of(p)) for p in subdirs]
     valid = [(sid, ex_dir) for sid, ex_dir in submissions if ex_dir is not None]
     if not valid:
         raise UsageError(
@@ -510,11 +516,11 @@ def _main_class(args: argparse.Namespace) -> int:
     except GradingInterrupted as stopped:
         partial = incomplete_path(args.out)
         write_gradebook(partial, _with_non_submissions(root, submissions, stopped.results,
-                                                       exercises), exercises)
+                                                       exercises, linked), exercises)
         print(f"\ninterrupted: {stopped.done} of {stopped.total} exercises graded; wrote them "
               f"to {partial} (rows marked incomplete); no feedback written", file=sys.stderr)
         return 130
-    results = _with_non_submissions(root, submissions, graded, exercises)
+    results = _with_non_submissions(root, submissions, graded, exercises, linked)
     write_gradebook(args.out, results, exercises)
     if args.feedback is not None:
         args.feedback.mkdir(parents=True, exist_ok=True)
@@ -537,17 +543,20 @@ def _with_non_submissions(
     submissions: list[tuple[str, Path | None]],
     graded: list[SubmissionResult],
     exercises: list[Exercise],
+    linked: set[str],
 ) -> list[SubmissionResult]:
     """Every directory of the class, in order: graded ones, and a zero row for the others.
 
-    A directory that is not a submission still gets a row, so a student whose
-    upload went wrong shows up in the gradebook rather than vanishing from it.
+    A directory that is not a submission (or a symbolic link, ``linked``) still
+    gets a row, so a student whose upload went wrong shows up in the gradebook
+    rather than vanishing from it.
     """
     by_id = {res.student: res for res in graded}
     results: list[SubmissionResult] = []
     for sid, ex_dir in submissions:
         if ex_dir is None:
-            res = SubmissionResult(sid, root / sid, note="not a submission (no exercises found)")
+            why = LINKED_SUBMISSION if sid in linked else "not a submission (no exercises found)"
+            res = SubmissionResult(sid, root / sid, note=why)
             res.results = [_placeholder(ex, "missing", "") for ex in exercises]
             results.append(res)
         else:

@@ -267,6 +267,28 @@ def _wait(proc: subprocess.Popen[bytes], limit: float, stop: threading.Event | N
                 return "stopped"
 
 
+def linked_notebook(notebook: Path, within: Path | None) -> str:
+    """Why ``notebook`` is not the student's own file, or "" when it is.
+
+    A notebook that is a symbolic link, or lies under a linked directory of the
+    submission (``within``), could point at anything the grader can read, the
+    instructor's solutions included; grading it would credit someone else's
+    work.  The message names the path relative to the submission.
+    """
+    shown = notebook
+    if within is not None:
+        try:
+            shown = notebook.relative_to(within)
+        except ValueError:
+            return f"symlinked notebook {notebook}: not graded (outside the submission)"
+    if notebook.is_symlink():
+        return f"symlinked notebook {shown}: not graded (submit the file, not a link to one)"
+    if within is not None and notebook.resolve() != within.resolve() / shown:
+        return (f"symlinked notebook {shown}: not graded (a directory on its path is a "
+                "symbolic link out of the submission)")
+    return ""
+
+
 def grade_exercise(
     exercise: Exercise,
     notebook: Path,
@@ -274,11 +296,13 @@ def grade_exercise(
     timeout: float | None = None,
     memory_mb: int = DEFAULT_MEMORY_MB,
     stop: threading.Event | None = None,
+    within: Path | None = None,
 ) -> ExerciseResult:
     """Grade ``notebook`` against ``exercise``'s pristine tests in a sandboxed child.
 
     Setting ``stop`` (from another thread) kills the child and returns a result
-    with status "interrupted" and no score.
+    with status "interrupted" and no score.  ``within`` is the submission's
+    directory: a notebook that is, or lies under, a symbolic link is refused.
     """
     started = time.monotonic()
     limit = exercise.timeout if timeout is None else timeout
@@ -293,6 +317,10 @@ def grade_exercise(
     )
     if stop is not None and stop.is_set():
         result.status, result.note = "interrupted", INTERRUPTED_NOTE
+        return result
+    linked = linked_notebook(notebook, within)
+    if linked:
+        result.status, result.note = "error", linked
         return result
     if not notebook.is_file():
         result.status, result.note = "missing", f"{NOTEBOOK_NAME} is missing from the submission"

@@ -388,3 +388,31 @@ def test_ctrl_c_stops_a_class_run_promptly_and_keeps_finished_results(
     assert rows["sigint-hang-1"]["02-legacy-threads"] == ""
     assert "incomplete" in rows["sigint-hang-2"]["notes"]
     assert not any(student_pids(name) for name in hangers), "grading children outlived the run"
+
+
+def test_symlinked_notebooks_and_submissions_are_not_graded(release: Path, tmp_path: Path):
+    name = "02-legacy-threads"
+    solution = PACKAGE_DIR / name / NOTEBOOK_NAME
+    subs = tmp_path / "subs"
+    solve(submission(release, subs / "honest", name), name)
+    linked_nb = submission(release, subs / "linked-notebook", name) / "exercises" / name
+    (linked_nb / NOTEBOOK_NAME).unlink()
+    (linked_nb / NOTEBOOK_NAME).symlink_to(solution)
+    (subs / "linked-dir" / "exercises").mkdir(parents=True)
+    (subs / "linked-dir" / "exercises" / name).symlink_to(PACKAGE_DIR / name)
+    (subs / "linked-submission").symlink_to(subs / "honest")
+    out, feedback = tmp_path / "gradebook.csv", tmp_path / "feedback"
+    proc = run("-m", "exercises.grade", "--class", subs, "--out", out, "--feedback", feedback,
+               "--only", "02", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with out.open() as stream:
+        rows = {row["student"]: row for row in csv.DictReader(stream)}
+    assert rows["honest"]["total"] == "15"
+    for student in ("linked-notebook", "linked-dir", "linked-submission"):
+        assert rows[student]["total"] == "0", rows[student]
+    feedback_text = (feedback / "linked-notebook.md").read_text()
+    assert f"symlinked notebook exercises/{name}/{NOTEBOOK_NAME}" in feedback_text
+    assert str(PACKAGE_DIR) not in feedback_text, "no instructor path in student feedback"
+    assert "symlinked notebook" in (feedback / "linked-dir.md").read_text()
+    assert "symbolic link" in rows["linked-submission"]["notes"]
+    assert "skipping linked-submission" in proc.stderr
