@@ -872,18 +872,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--servers", type=_server_names, default=DEFAULT_SERVERS,
                    help=f"comma-separated subset of {','.join(SERVERS)} "
                    f"(default: {','.join(DEFAULT_SERVERS)})")
-    p.add_argument("-n", "--requests", type=int, default=10000, help="requests per run")
-    p.add_argument("-c", "--concurrency", type=int, default=100,
+    p.add_argument("-n", "--requests", type=_count(1), default=10000, help="requests per run")
+    p.add_argument("-c", "--concurrency", type=_count(1), default=100,
                    help="concurrent connections per htstress thread (default 100)")
-    p.add_argument("-t", "--threads", type=int, default=1, help="htstress threads (default 1)")
-    p.add_argument("--rounds", type=int, default=5, help="measured rounds (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="warm-up rounds (default 1)")
+    p.add_argument("-t", "--threads", type=_count(1), default=1,
+                   help="htstress threads (default 1)")
+    p.add_argument("--rounds", type=_count(1), default=5, help="measured rounds (default 5)")
+    p.add_argument("--warmup", type=_count(0), default=1, help="warm-up rounds (default 1)")
     p.add_argument("-k", "--keep-alive", action="store_true",
                    help="HTTP/1.1 keep-alive load instead of one request per connection")
     p.add_argument("--engine", choices=("auto", "c", "python"), default="auto",
                    help="htstress engine (auto: kmod/htstress if built)")
-    p.add_argument("--run-seconds", type=float, default=30.0, help="bound on each run")
-    p.add_argument("--max-seconds", type=float, default=600.0,
+    p.add_argument("--run-seconds", type=_seconds, default=30.0, help="bound on each run")
+    p.add_argument("--max-seconds", type=_seconds, default=600.0,
                    help="bound on the whole bench; later rounds are skipped (default 600)")
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="directory for bench.json, bench.png and server logs")
@@ -894,14 +895,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _server_names(text: str) -> list[str]:
-    """An argparse type: ``thread,cmwq``-style names, each one of ``SERVERS``."""
+    """An argparse type: ``thread,cmwq``-style names, each one of ``SERVERS``, once."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in SERVERS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
             f"unknown server(s) {', '.join(unknown) or repr(text)}; "
             f"choose from {', '.join(SERVERS)}")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # the report has one row per name: a second server would be lost
+        raise argparse.ArgumentTypeError(f"server(s) listed twice: {', '.join(twice)}")
     return names
+
+
+def _count(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``low``."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return convert
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds (nan and inf refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1e6 seconds, not {text}")
+    return value
+
+
+def _prepare_out(out: Path) -> str | None:
+    """Create ``--out`` before any server starts; the reason it cannot be used, or None."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out}: {exc.strerror or exc}"
+    if not os.access(out, os.W_OK | os.X_OK):
+        return f"--out {out}: not writable"
+    return None
 
 
 def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
@@ -930,8 +971,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     cfg = config_from_args(args, argv)
-    if min(cfg.rounds, cfg.load.requests, cfg.load.concurrency, cfg.load.threads) < 1:
-        print("bench: rounds, requests, concurrency and threads must be >= 1", file=sys.stderr)
+    why = _prepare_out(cfg.out) if cfg.out else None
+    if why:
+        print(f"khttpd-py bench: error: {why}", file=sys.stderr)
         return 2
     if cfg.kernel:
         ok, why = kernel_available()
@@ -941,6 +983,9 @@ def main(argv: list[str] | None = None) -> int:
     previous: Callable | int | None = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         report = run_bench(cfg)
+    except htstress.UsageError as exc:  # e.g. --engine c with no kmod/htstress built
+        print(f"khttpd-py bench: error: {exc}", file=sys.stderr)
+        return 2
     except (ValueError, RuntimeError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1

@@ -241,6 +241,34 @@ def test_cli_rejects_bad_arguments(capsys) -> None:
     assert bench.main(["--frobnicate"]) == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--warmup", "-3"], "--warmup: must be at least 0"),
+        (["--run-seconds", "-1"], "--run-seconds: must be between"),
+        (["--run-seconds", "nan"], "--run-seconds: must be between"),
+        (["--max-seconds", "inf"], "--max-seconds: must be between"),
+        (["-n", "0"], "--requests: must be at least 1"),
+        (["--servers", "thread,cmwq,thread"], "listed twice: thread"),
+    ],
+)
+def test_cli_bad_numbers_and_names_exit_2_before_any_server(argv, message, capsys) -> None:
+    assert bench.main([*argv, "--no-progress", "--out", "/nonexistent/bench"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file"])
+def test_cli_unusable_out_exits_2_before_any_server(tmp_path, kind: str, capsys) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a directory")
+    out = blocker if kind == "a file" else blocker / "results"
+    assert bench.main(["--quick", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}" in err and "Traceback" not in err
+    assert blocker.read_text() == "not a directory"
+
+
 def test_quick_is_small_and_bounded() -> None:
     args = bench.build_parser().parse_args(["--quick"])
     cfg = bench.config_from_args(args, ["--quick"])
