@@ -449,9 +449,53 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file that could not be read or written: one line, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest directory-or-file above ``path`` that exists (``path`` itself if it does)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_file(path: Path, option: str, create_dirs: bool = True) -> None:
+    """Refuse, before any grading, a file option the run could not write at its end.
+
+    A class run takes minutes; finding out afterwards that ``--out`` names a
+    directory would throw the grades away.  ``create_dirs``: whether missing
+    parent directories are created (the gradebook) or must exist
+    (``--classroom-output`` appends to a file such as ``$GITHUB_OUTPUT``).
+    """
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory, not a file")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{option} {path}: not writable")
+        return
+    parent = _existing_ancestor(path.parent) if create_dirs else path.absolute().parent
+    if not parent.is_dir():
+        what = "not a directory" if parent.exists() else "no such directory"
+        raise UsageError(f"{option} {path}: {parent}: {what}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot create files in {parent}")
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """Like :func:`check_output_file`, for a directory the run fills (``--feedback``)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path}: exists and is not a directory")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor}: not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {ancestor}: not writable")
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -463,8 +507,6 @@ def _options(args: argparse.Namespace) -> Options:
 def _main_single(args: argparse.Namespace) -> int:
     if args.out or args.feedback:
         raise UsageError("--out and --feedback go with --class")
-    if args.classroom_output is not None and args.class_dir is not None:
-        raise UsageError("--classroom-output grades one repository, not a class")
     target = args.dir if args.dir is not None else PACKAGE_DIR.parent
     if not target.is_dir():
         raise UsageError(f"{target}: no such directory")
@@ -474,6 +516,8 @@ def _main_single(args: argparse.Namespace) -> int:
             f"{target}: not a working copy of the exercises (no exercises/NN-name/{NOTEBOOK_NAME})"
         )
     options = _options(args)
+    if args.classroom_output is not None:
+        check_output_file(args.classroom_output, "--classroom-output", create_dirs=False)
     exercises = _load_exercises(args.only)
     student = args.student or os.environ.get(STUDENT_ID_ENV) or submission_id(ex_dir)
     [result] = grade_many([(student, ex_dir)], exercises, options)
@@ -493,6 +537,11 @@ def _main_class(args: argparse.Namespace) -> int:
         raise UsageError("give either a working copy DIR or --class SUBMISSIONS, not both")
     if args.out is None:
         raise UsageError("--class needs --out gradebook.csv")
+    if args.classroom_output is not None:
+        raise UsageError("--classroom-output grades one repository, not a class")
+    check_output_file(args.out, "--out")
+    if args.feedback is not None:
+        check_output_dir(args.feedback, "--feedback")
     root: Path = args.class_dir
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory")

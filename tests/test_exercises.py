@@ -416,3 +416,49 @@ def test_symlinked_notebooks_and_submissions_are_not_graded(release: Path, tmp_p
     assert "symlinked notebook" in (feedback / "linked-dir.md").read_text()
     assert "symbolic link" in rows["linked-submission"]["notes"]
     assert "skipping linked-submission" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("out-is-a-directory", "--out"),
+        ("feedback-is-a-file", "--feedback"),
+        ("out-under-a-file", "not a directory"),
+        ("classroom-output-in-missing-dir", "no such directory"),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_grading(
+    release: Path, tmp_path: Path, case: str, message: str
+):
+    subs = tmp_path / "subs"
+    submission(release, subs / "someone", "02-legacy-threads")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    args: list[str | Path] = {
+        "out-is-a-directory": ["--class", subs, "--out", tmp_path],
+        "feedback-is-a-file": ["--class", subs, "--out", tmp_path / "g.csv", "--feedback", a_file],
+        "out-under-a-file": ["--class", subs, "--out", a_file / "g.csv"],
+        "classroom-output-in-missing-dir": [
+            subs / "someone", "--classroom-output", tmp_path / "missing" / "out"
+        ],
+    }[case]
+    started = time.monotonic()
+    proc = run("-m", "exercises.grade", *args, "--only", "02", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "grading" not in proc.stderr, "refused only after grading"
+    assert time.monotonic() - started < 20
+
+
+def test_an_os_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]):
+    from exercises import grade
+
+    def unreadable(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied", "exercises/01-response-bytes")
+
+    monkeypatch.setattr(grade, "discover", unreadable)
+    assert grade.main(["--only", "02"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: [Errno 13] Permission denied: 'exercises/01-response-bytes'\n"
