@@ -566,6 +566,19 @@ def test_contradictory_flags_and_too_many_items_say_why(
     assert code == 0
 
 
+def test_the_api_rejects_bound_with_unbound_too() -> None:
+    """Not only the CLI: a notebook's simulate(flags=...) must not quietly run unbound."""
+    from khttpd_py.workqueue import policy
+
+    with pytest.raises(ValueError, match="both bound and unbound"):
+        policy.parse_flags("bound,unbound")
+    with pytest.raises(SpecError, match="both bound and ordered"):
+        parse_wq_flags("ordered,bound")
+    with pytest.raises(SpecError, match="unknown workqueue flag 'fast'"):
+        parse_wq_flags("bound,fast")
+    assert parse_wq_flags("bound,highpri") == policy.WQ_HIGHPRI
+
+
 @pytest.mark.parametrize(
     ("name", "status", "message"),
     [

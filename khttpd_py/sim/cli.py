@@ -179,32 +179,6 @@ def _pid_budget(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 # --- checks of the command line ---------------------------------------------------------
-def _flag_words(text: str) -> set[str]:
-    """Flag names as spec.parse_wq_flags reads them: any case, ``-`` for ``_``,
-    ``,`` or ``|`` between them, an optional ``WQ_``/``__WQ_`` prefix."""
-    words = set()
-    for raw in text.replace("|", ",").split(","):
-        word = raw.strip().lower().replace("-", "_")
-        for prefix in ("__wq_", "wq_"):
-            word = word.removeprefix(prefix)
-        words.add(word)
-    return words
-
-
-def _check_flags(text: str | None, where: str) -> None:
-    """Reject ``bound`` together with ``unbound`` (or ``ordered``, which is unbound).
-
-    ``bound`` is no flag at all, so the parser would quietly run the workqueue
-    unbound; serve rejects the same contradiction, and so do we.
-    """
-    if not text:
-        return
-    words = _flag_words(text)
-    if "bound" in words and words & {"unbound", "ordered"}:
-        other = "unbound" if "unbound" in words else "ordered (which is unbound)"
-        raise SpecError(f"{where}: a workqueue cannot be both bound and {other}")
-
-
 def _check_item_count(works: list[str]) -> None:
     """Refuse more than MAX_ITEMS work items before building them: a large ``:n=``
     otherwise costs minutes and gigabytes before the first line is printed."""
@@ -429,9 +403,6 @@ def main(argv: list[str] | None = None) -> int:
             if value is not None and value < (1 if option == "cpus" else 0):
                 raise SpecError(f"--{option.replace('_', '-')} must be >= "
                                 f"{1 if option == 'cpus' else 0}, got {value}")
-        _check_flags(args.flags, "--flags")
-        for wq in args.wq:
-            _check_flags(wq.split(":")[1] if ":" in wq else "", f"--wq {wq!r}")
         if args.scenario == PID_BUDGET:
             if args.gantt:
                 raise SpecError("--gantt: the pid-budget scenario is arithmetic, with no "

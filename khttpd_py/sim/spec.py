@@ -152,11 +152,19 @@ def parse_wq_flags(text: str | int) -> int:
             rest.append(name)
     try:
         flags |= policy.parse_flags(rest)
-    except ValueError:
-        bad = next(n for n in rest if _flag_unknown(n))
+    except ValueError as exc:
+        bad = next((n for n in rest if _flag_unknown(n)), None)
+        if bad is None:  # every name is known: they contradict each other
+            raise SpecError(str(exc)) from None
         valid = ", ".join(["bound", *policy.FLAG_NAMES, ORDERED_FLAG_NAME])
         raise SpecError(f"unknown workqueue flag {bad!r} (valid: {valid})") from None
+    if flags & policy.WQ_ORDERED and any(_is_bound(n) for n in rest):
+        raise SpecError("a workqueue cannot be both bound and ordered (which is unbound)")
     return flags
+
+
+def _is_bound(name: str) -> bool:
+    return name.strip().lower().replace("-", "_").removeprefix("wq_") == "bound"
 
 
 def _flag_unknown(name: str) -> bool:

@@ -61,20 +61,26 @@ def parse_flags(spec: str | Iterable[str]) -> int:
     """Turn ``"unbound,highpri"`` (or a list of names) into a flags word.
 
     ``bound`` and the empty string mean no flag.  An unknown name raises
-    ``ValueError`` whose message lists the valid names, for CLIs to print.
+    ``ValueError`` whose message lists the valid names, for CLIs to print;
+    so does ``bound`` with ``unbound``, which would otherwise quietly mean
+    unbound.
     """
     names = spec.split(",") if isinstance(spec, str) else list(spec)
     flags = 0
+    said_bound = False
     for raw in names:
         name = raw.strip().lower().replace("-", "_")
         if name.startswith("wq_"):
             name = name[3:]
+        said_bound = said_bound or name == "bound"
         if name in ("", "bound", "none"):
             continue
         if name not in FLAG_NAMES:
             valid = ", ".join(["bound", *FLAG_NAMES])
             raise ValueError(f"unknown workqueue flag {raw.strip()!r} (valid: {valid})")
         flags |= FLAG_NAMES[name]
+    if said_bound and flags & WQ_UNBOUND:
+        raise ValueError("a workqueue cannot be both bound and unbound")
     return flags
 
 
