@@ -28,6 +28,9 @@ SHIPPED = [
 IGNORE = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", "_build",
     "*.egg-info", "*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order",
+    # Caches the tree builds or downloads (VM images, vendored JS): hundreds of MB.
+    ".cache", ".tmp_versions", "_vendor", "node_modules",
+    "htstress",  # kmod/htstress, the built load generator (students run make to build it)
 )
 
 STUDENT_README = """\
@@ -86,15 +89,47 @@ class ReleaseError(Exception):
     """Printed as one line; exit status 2."""
 
 
+RESERVED = {rel.split("/")[0] for rel in SHIPPED} | {"exercises", "tests"}
+"""Top-level names of the source tree a release may never be written into."""
+
+
+def looks_like_release(path: Path) -> bool:
+    """True for a directory an earlier release wrote (its student README is there)."""
+    readme = path / "README.md"
+    return readme.is_file() and readme.read_text(encoding="utf-8", errors="replace").startswith(
+        STUDENT_README.splitlines()[0]
+    )
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse an OUT that would damage the source tree or cannot hold a release.
+
+    Inside the tree only a new top-level directory (``release/``, the Makefile's
+    default) is allowed: a target inside a shipped directory would be copied
+    into itself without end, and ``--force`` must never remove source files.
+    """
+    root, target = ROOT.resolve(), out.resolve()
+    if target == root or target in root.parents:
+        raise ReleaseError(f"{out}: refusing to write a release over the source tree")
+    if root in target.parents:
+        inside = target.relative_to(root).parts
+        if len(inside) > 1 or inside[0] in RESERVED or inside[0].startswith("."):
+            raise ReleaseError(
+                f"{out}: refusing to write a release inside the source tree "
+                "(use a new directory next to it, or a new top-level one such as release/)"
+            )
+        if force and out.is_dir() and any(out.iterdir()) and not looks_like_release(out):
+            raise ReleaseError(f"{out}: --force replaces only an earlier release inside the tree")
+    if out.exists() and not out.is_dir():
+        raise ReleaseError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ReleaseError(f"{out} exists and is not empty (use --force to replace it)")
+
+
 def release(out: Path, force: bool = False) -> list[str]:
     """Write the student version into ``out``; returns the exercise names released."""
-    if out.resolve() == ROOT.resolve() or ROOT.resolve() in out.resolve().parents and (
-        out.resolve().parts[len(ROOT.resolve().parts)] in ("exercises", "khttpd_py", "book")
-    ):
-        raise ReleaseError(f"{out}: refusing to write a release inside the source tree")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise ReleaseError(f"{out} exists and is not empty (use --force to replace it)")
+    check_target(out, force)
+    if out.is_dir() and any(out.iterdir()):
         shutil.rmtree(out)
     exercises = discover(PACKAGE_DIR)
     if not exercises:
@@ -174,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         names = release(args.out, force=args.force)
     except (ReleaseError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. OUT under /proc or a read-only place: one line, no traceback
+        print(f"error: cannot write the release: {exc}", file=sys.stderr)
         return 2
     print(f"released {len(names)} exercises to {args.out}: {', '.join(names)}")
     return 0

@@ -462,3 +462,44 @@ def test_an_os_error_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch,
     assert grade.main(["--only", "02"]) == 2
     err = capsys.readouterr().err
     assert err == "error: [Errno 13] Permission denied: 'exercises/01-response-bytes'\n"
+
+
+@pytest.mark.parametrize(
+    "target,message",
+    [
+        ("kmod/release", "inside the source tree"),
+        ("exercises/release", "inside the source tree"),
+        (".", "over the source tree"),
+        ("..", "over the source tree"),
+        ("pyproject.toml", "inside the source tree"),
+        ("/proc/khttpd-release", "cannot write the release"),
+    ],
+)
+def test_release_refuses_bad_targets_in_one_line(target: str, message: str):
+    before = sorted(p.name for p in (ROOT / "kmod").iterdir())
+    proc = run("-m", "exercises.release", target, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert sorted(p.name for p in (ROOT / "kmod").iterdir()) == before
+
+
+def test_release_refuses_a_file_target(tmp_path: Path):
+    target = tmp_path / "a-file"
+    target.write_text("keep me")
+    proc = run("-m", "exercises.release", target, "--force", timeout=60)
+    assert proc.returncode == 2 and "not a directory" in proc.stderr, proc.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_release_ships_no_ignored_build_or_cache_files(release: Path):
+    """Files git ignores (VM images in kmod/.cache, vendored JS) must not reach students."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "--directory",
+         "khttpd_py", "kmod", "book"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    shipped = [p for p in listed.stdout.split() if (release / p.rstrip("/")).exists()]
+    assert shipped == []
