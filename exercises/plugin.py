@@ -3,8 +3,15 @@
 It gives tests the ``student`` fixture (the module built from the notebook's
 solution cells) and, with ``--grade-report PATH``, writes one JSON line per
 finished test: its points, outcome and a message fit for feedback.  Lines are
-flushed as tests finish, and a ``start`` line precedes each test, so when the
-grader has to kill a hanging run it can still say *which* test or cell hung.
+flushed as tests finish, and a ``start`` line precedes each test (``call`` once
+its setup is done, ``loading``/``loaded`` around the import of the solution
+cells), so when the grader has to kill a hanging run it can still say *which*
+test or cell hung, and whether it hung importing the student's code.
+
+With ``--grade-test-timeout S`` every test (not the notebook's cells, which
+nbval times itself) gets a pytest-timeout limit of S seconds, so one hanging
+test costs its own points rather than the whole exercise; the report marks
+the test that ran out of time.
 
 Hidden tests get only their name and the first line of the failure message in
 the report: feedback must never quote their code.
@@ -40,13 +47,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write one JSON line per test (points, outcome, message) to this file",
     )
+    parser.addoption(
+        "--grade-test-timeout",
+        type=float,
+        default=0.0,
+        help="seconds each test may take (needs pytest-timeout: -p pytest_timeout); 0: no limit",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points this test is worth in exercise grading")
+    global _active_reporter
     path = config.getoption("--grade-report", default=None)
     if path:
         config.stash[_REPORTER] = _Reporter(open(path, "a", encoding="utf-8"))  # noqa: SIM115
+        _active_reporter = config.stash[_REPORTER]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -85,6 +100,47 @@ def _kind(item: pytest.Item) -> str:
     return "hidden" if name.startswith("test_hidden") else "public"
 
 
+_TIMEOUT_PREFIX = "Timeout (>"
+"""How pytest-timeout's failure message begins (``Timeout (>2.0s) from pytest-timeout.``)."""
+_NBVAL_TIMEOUT = "Timeout of "
+"""How nbval's message for a cell that ran out of time begins."""
+_IMPORTING = "while importing your solution cells"
+_seen_timeouts: list[BaseException] = []
+"""Timeouts already reported: a module-scoped fixture that timed out re-raises the
+same exception object in every later test that needs it, and those tests did
+not themselves run out of time."""
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    return isinstance(exc, pytest.fail.Exception) and str(exc).startswith(_TIMEOUT_PREFIX)
+
+
+def _item_timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is None:
+        return 0.0
+    value = marker.args[0] if marker.args else marker.kwargs.get("timeout", 0)
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--grade-test-timeout``: a time limit on every test that has none of its own.
+
+    Notebook cells are left to nbval's ``--nbval-cell-timeout``: a SIGALRM
+    while nbval waits for the kernel would leave the kernel busy with the
+    endless cell and fail every later cell for it.
+    """
+    seconds = config.getoption("--grade-test-timeout", default=0.0)
+    if not seconds:
+        return
+    for item in items:
+        if _kind(item) != "nbval" and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(seconds))
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
@@ -108,6 +164,8 @@ def _message(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
     excinfo = call.excinfo
     if excinfo is None:
         return _first_line(report.longreprtext)
+    if _is_timeout(excinfo.value):
+        return _timeout_message(item, excinfo)
     if isinstance(excinfo.value, pytest.fail.Exception):
         return str(excinfo.value)[:MAX_MESSAGE]
     if kind == "hidden":
@@ -115,22 +173,45 @@ def _message(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.Test
         return f"{excinfo.typename}: {first}" if first else excinfo.typename
     text = excinfo.exconly()
     if not isinstance(excinfo.value, AssertionError):
-        # Show where in the student's code the exception came from.
-        frames = traceback.extract_tb(excinfo.tb)
-        own = [f for f in frames if f.filename.startswith("<") and "solution cells" in f.filename]
-        if own and own[-1].lineno:
-            text += "\n  (" + _where(own[-1].filename, own[-1].lineno) + ")"
+        text += _own_frame(excinfo, "raised at")
     return text[:MAX_MESSAGE]
 
 
-def _where(filename: str, lineno: int) -> str:
+def _own_frame(excinfo: pytest.ExceptionInfo[BaseException], verb: str) -> str:
+    """Where in the student's code the exception came from, as a note line (or "")."""
+    frames = traceback.extract_tb(excinfo.tb)
+    own = [f for f in frames if f.filename.startswith("<") and "solution cells" in f.filename]
+    if own and own[-1].lineno:
+        return "\n  (" + _where(own[-1].filename, own[-1].lineno, verb) + ")"
+    return ""
+
+
+def _timeout_message(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """A test stopped by its time limit: which limit, during what, and where in the student's code.
+
+    A timeout re-raised from a module-scoped fixture that ran out of time in an
+    earlier test says so instead: this test did not hang, it had nothing to run on.
+    """
+    exc = excinfo.value
+    if any(exc is seen for seen in _seen_timeouts):
+        if getattr(exc, "khttpd_importing", False):
+            return "not run: your solution cells did not finish importing (see the first test)"
+        return "not run: what it needs ran past the time limit in an earlier test"
+    seconds = _item_timeout(item)
+    during = f" {_IMPORTING}" if getattr(exc, "khttpd_importing", False) else ""
+    text = (f"stopped after the {seconds:g} s time limit for one test{during} "
+            "(an endless loop, or a call that never returns?)")
+    return (text + _own_frame(excinfo, "running"))[:MAX_MESSAGE]
+
+
+def _where(filename: str, lineno: int, verb: str = "raised at") -> str:
     """Turn a line of the extracted module into "line N of the cell starting ..."."""
     lines = linecache.getlines(filename)
     for start in range(min(lineno, len(lines)) - 1, -1, -1):
         if lines[start].startswith(notebook.CELL_HEADER):
             first = next((s.strip() for s in lines[start + 1 :] if s.strip()), "")
-            return f"raised at line {lineno - start - 1} of the solution cell that begins {first!r}"
-    return f"raised at line {lineno} of your solution cells"
+            return f"{verb} line {lineno - start - 1} of the solution cell that begins {first!r}"
+    return f"{verb} line {lineno} of your solution cells"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
@@ -176,6 +257,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(NBVAL_SKIP_REASON)
 
 
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Record that a test starts, *before* its setup (which imports the solution cells).
+
+    If the run is killed in a test's setup, the grader can still name the test.
+    """
+    del location
+    reporter = _active_reporter
+    if reporter is not None:
+        reporter.emit({"event": "start", "nodeid": nodeid})
+
+
+_active_reporter: _Reporter | None = None
+"""The reporter of this process's run (logstart and the fixture get no config)."""
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
@@ -195,20 +291,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             "message": "",
         },
     )
-    if call.when == "setup" and not record.get("started"):
-        record["started"] = True
-        reporter.emit({"event": "start", "nodeid": item.nodeid, "kind": record["kind"]})
+    if call.when == "setup" and report.passed:
+        reporter.emit({"event": "call", "nodeid": item.nodeid})
     if report.failed and record["kind"] == "public":
         item.config.stash[_PUBLIC_FAILED] = True
     if report.failed and record["outcome"] == "passed":
         record["outcome"] = "error" if call.when != "call" else "failed"
         record["message"] = _message(item, call, report)
+        _mark_timeout(item, call, report, record)
     elif report.skipped and record["outcome"] == "passed":
         record["outcome"] = "skipped"
         record["message"] = _first_line(str(report.longrepr))
     if call.when == "teardown":
-        record.pop("started", None)
         reporter.emit(record)
+
+
+def _mark_timeout(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+    record: dict[str, Any],
+) -> None:
+    """Mark the record of a test or cell that ran out of time: its limit, and during what.
+
+    The grader turns these into the exercise's "stopped after ..." note.
+    """
+    if record["kind"] == "nbval":
+        if _NBVAL_TIMEOUT in report.longreprtext:
+            record["timeout"] = float(item.config.getoption("nbval_cell_timeout", 0) or 0)
+        return
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if exc is None or not _is_timeout(exc) or any(exc is seen for seen in _seen_timeouts):
+        return
+    _seen_timeouts.append(exc)
+    record["timeout"] = _item_timeout(item)
+    if getattr(exc, "khttpd_importing", False):
+        record["during"] = _IMPORTING
 
 
 @pytest.fixture(scope="module")
@@ -221,17 +337,41 @@ def student(request: pytest.FixtureRequest) -> Any:
     """
     path = (Path(str(request.path)).parent / notebook.NOTEBOOK_NAME).resolve()
     if path not in _loaded:
-        try:
-            module_name = "student_" + path.parent.name.replace("-", "_")
-            _loaded[path] = notebook.load_module(path, module_name)
-        except notebook.NotebookError as exc:
-            _loaded[path] = exc
-        except Exception as exc:  # the student's code failed while being imported
-            lines = traceback.format_exception_only(type(exc), exc)
-            _loaded[path] = notebook.NotebookError(
-                "your solution cells raise when run as a module: " + "".join(lines).strip()
-            )
+        _loaded[path] = _load_student(path)
     value = _loaded[path]
     if isinstance(value, notebook.NotebookError):
         pytest.fail(str(value), pytrace=False)
+    if isinstance(value, BaseException):  # the import ran out of time in an earlier test
+        raise value
+    return value
+
+
+def _load_student(path: Path) -> Any:
+    """The student's module, or the error to fail every test with.
+
+    A time limit hit during the import is re-raised for this test (it is the one
+    that ran out of time) and kept, so later tests fail at once with the same
+    exception instead of each waiting out its own limit on the same loop.
+    """
+    reporter = _active_reporter
+    if reporter is not None:
+        reporter.emit({"event": "loading"})
+    try:
+        module_name = "student_" + path.parent.name.replace("-", "_")
+        value: Any = notebook.load_module(path, module_name)
+    except notebook.NotebookError as exc:
+        value = exc
+    except pytest.fail.Exception as exc:
+        if not _is_timeout(exc):
+            raise
+        exc.khttpd_importing = True  # type: ignore[attr-defined]
+        _loaded[path] = exc
+        raise
+    except Exception as exc:  # the student's code failed while being imported
+        lines = traceback.format_exception_only(type(exc), exc)
+        value = notebook.NotebookError(
+            "your solution cells raise when run as a module: " + "".join(lines).strip()
+        )
+    if reporter is not None:
+        reporter.emit({"event": "loaded"})
     return value

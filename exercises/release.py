@@ -68,8 +68,10 @@ hidden.  Points per exercise:
 
 An exercise's points come from its tests, plus a few points for the notebook
 running top to bottom with the expected outputs, counted once every public
-test of that exercise passes.  A notebook that hangs or crashes scores 0 for
-that exercise, so restart and run all before you submit.  The grader takes
+test of that exercise passes.  A test or notebook cell that runs too long is
+stopped and loses its points, and a notebook whose solution cells hang or
+crash while being imported scores 0 for that exercise, so restart and run all
+before you submit.  The grader takes
 only your `exercise.ipynb` files: editing the test files changes nothing.
 
 Some exercises give each student a different problem.  Your id is the name of

@@ -56,6 +56,10 @@ class TestOutcome:
     points: int
     outcome: str  # passed | failed | error | skipped
     message: str = ""
+    timeout: float = 0.0
+    """The time limit this test or cell ran out of (0: it did not)."""
+    during: str = ""
+    """What it was doing then, when known ("while importing your solution cells")."""
 
     @property
     def passed(self) -> bool:
@@ -174,13 +178,26 @@ def kill_tagged(token: str) -> int:
     return killed
 
 
-def _read_report(path: Path) -> tuple[list[TestOutcome], str | None, bool]:
-    """Tests finished, the test running when the report stops (if any), and whether it ended."""
-    tests: list[TestOutcome] = []
+@dataclass
+class Report:
+    """The plugin's report read back: finished tests, and where a cut-off run stopped."""
+
+    tests: list[TestOutcome] = field(default_factory=list)
     running: str | None = None
-    ended = False
+    """The test or cell that had started but not finished."""
+    in_setup: bool = False
+    """``running`` had not finished its setup (fixtures, the notebook's kernel)."""
+    importing: bool = False
+    """The solution cells were being imported and had not finished."""
+    ended: bool = False
+    """pytest reached its end: every test ran."""
+
+
+def _read_report(path: Path) -> Report:
+    """Parse the plugin's JSON lines; a truncated last line (a killed run) is skipped."""
+    report = Report()
     if not path.exists():
-        return tests, running, ended
+        return report
     with path.open(encoding="utf-8", errors="replace") as stream:
         for line in stream:
             try:
@@ -189,10 +206,14 @@ def _read_report(path: Path) -> tuple[list[TestOutcome], str | None, bool]:
                 continue
             event = record.get("event")
             if event == "start":
-                running = record.get("nodeid")
+                report.running, report.in_setup = record.get("nodeid"), True
+            elif event == "call":
+                report.in_setup = False
+            elif event in ("loading", "loaded"):
+                report.importing = event == "loading"
             elif event == "test":
-                running = None
-                tests.append(
+                report.running, report.in_setup = None, False
+                report.tests.append(
                     TestOutcome(
                         nodeid=str(record["nodeid"]),
                         name=str(record["name"]),
@@ -200,19 +221,46 @@ def _read_report(path: Path) -> tuple[list[TestOutcome], str | None, bool]:
                         points=int(record["points"]),
                         outcome=str(record["outcome"]),
                         message=str(record.get("message", "")),
+                        timeout=float(record.get("timeout", 0) or 0),
+                        during=str(record.get("during", "")),
                     )
                 )
             elif event == "end":
-                ended = True
-    return tests, running, ended
+                report.ended = True
+    return report
 
 
-def _describe(nodeid: str | None) -> str:
+def _describe(report: Report) -> str:
+    """" (in test_x, while importing your solution cells)": where a cut-off run was."""
+    nodeid = report.running
     if not nodeid:
         return ""
     if nodeid.startswith(NOTEBOOK_NAME):
-        return f" (in notebook {nodeid.split('::', 1)[-1].lower()})"
-    return f" (in {nodeid.split('::', 1)[-1]})"
+        where = f"notebook {nodeid.split('::', 1)[-1].lower()}"
+        if report.in_setup:
+            where += ", while starting the notebook's kernel"
+        return f" (in {where})"
+    where = nodeid.split("::", 1)[-1]
+    if report.importing:
+        where += ", while importing your solution cells"
+    elif report.in_setup:
+        where += ", while setting it up"
+    return f" (in {where})"
+
+
+def _timeout_note(tests: list[TestOutcome]) -> str:
+    """The note for tests and cells stopped by their own time limit (the run went on)."""
+    parts = []
+    for kind, per in (("test", "per test"), ("cell", "per notebook cell")):
+        hit = [t for t in tests if t.timeout and (t.kind == "nbval") == (kind == "cell")]
+        if hit:
+            names = "; ".join(
+                (f"notebook {t.name.lower()}" if kind == "cell" else t.name)
+                + (f", {t.during}" if t.during else "")
+                for t in hit
+            )
+            parts.append(f"stopped after the {hit[0].timeout:g} s time limit {per} (in {names})")
+    return "\n".join(parts)
 
 
 _CAUSES = ("Fatal Python error", "MemoryError", "can't start new thread", "Segmentation fault")
@@ -243,6 +291,22 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 INTERRUPTED_NOTE = "not graded: the run was interrupted"
+PARTIAL = "; the tests that finished before it are scored, the rest score 0"
+TEST_SHARE = 4
+"""Each test, and each notebook cell, may take 1/TEST_SHARE of the exercise's limit."""
+MIN_TEST_SECONDS = 2.0
+
+
+def share_of(limit: float) -> float:
+    """The time limit of one test or notebook cell under an exercise limit of ``limit`` s.
+
+    Well under the whole: a test or cell that hangs is stopped at this limit
+    and loses its own points while the rest of the run goes on; the whole-run
+    limit only catches what cannot be interrupted.  Never below
+    MIN_TEST_SECONDS (importing the solution cells counts against the first
+    test), never above the whole.
+    """
+    return min(limit, max(MIN_TEST_SECONDS, limit / TEST_SHARE))
 _POLL = 0.2
 """Seconds between checks of the stop event while a child runs."""
 
@@ -306,6 +370,7 @@ def grade_exercise(
     """
     started = time.monotonic()
     limit = exercise.timeout if timeout is None else timeout
+    share = share_of(limit)
     result = ExerciseResult(
         name=exercise.name,
         title=exercise.title,
@@ -359,7 +424,8 @@ def grade_exercise(
             "-p", "no:cacheprovider", "-c", str(ini), "--rootdir", str(workdir),
             "--import-mode=importlib",
             "-q", "--tb=line", "--no-header", "--grade-report", str(report),
-            "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", str(int(limit) + 1),
+            "-p", "pytest_timeout", "--grade-test-timeout", f"{share:g}",
+            "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", f"{share:g}",
             *exercise.test_files, NOTEBOOK_NAME,
         ]
         with log.open("wb") as out:
@@ -380,24 +446,32 @@ def grade_exercise(
                     pass
             returncode = proc.wait()
         kill_tagged(token)
-        tests, running, ended = _read_report(report)
-        result.tests = tests
+        got = _read_report(report)
+        result.tests = got.tests
         if waited == "stopped":
             result.status, result.note, result.tests = "interrupted", INTERRUPTED_NOTE, []
         elif waited == "timeout":
             result.status = "timeout"
-            result.note = f"stopped after the {limit:g} s time limit{_describe(running)}"
-        elif returncode < 0 or not ended:
+            result.note = f"stopped after the {limit:g} s time limit{_describe(got)}" + (
+                "" if got.ended else PARTIAL
+            )
+            result.score = _score(exercise, got.tests, result, complete=got.ended)
+        elif returncode < 0 or not got.ended:
             result.status = "crashed"
             how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
             if returncode == -signal.SIGXFSZ:
                 how += ": output larger than the file-size limit"
-            result.note = f"the grading process died ({how}){_describe(running)}{_cause(log)}"
+            result.note = (f"the grading process died ({how}){_describe(got)}{_cause(log)}"
+                           + PARTIAL)
+            result.score = _score(exercise, got.tests, result, complete=False)
         elif returncode not in (0, 1):
             result.status = "error"
             result.note = f"pytest exit status {returncode}:\n{_tail(log)}"
         else:
-            result.score = _score(exercise, tests, result)
+            result.score = _score(exercise, got.tests, result, complete=True)
+            note = _timeout_note(got.tests)
+            if note:
+                result.status, result.note = "timeout", note
     finally:
         kill_tagged(token)
         if os.environ.get("KHTTPD_GRADE_KEEP"):
@@ -409,12 +483,19 @@ def grade_exercise(
     return result
 
 
-def _score(exercise: Exercise, tests: list[TestOutcome], result: ExerciseResult) -> int:
+def _score(
+    exercise: Exercise, tests: list[TestOutcome], result: ExerciseResult, complete: bool
+) -> int:
     """Points of passed tests, plus nbval's only if the notebook ran *and* every
-    public test passed (so a starter notebook that merely runs scores nothing)."""
+    public test passed (so a starter notebook that merely runs scores nothing).
+
+    A run cut off by its time limit or a crash (``complete`` false) keeps the
+    points of the tests that finished, as lab0-c does; the tests it never
+    reached score nothing and the notebook's points are not awarded.
+    """
     public = [t for t in tests if t.kind == "public"]
     cells = [t for t in tests if t.kind == "nbval"]
-    public_ok = bool(public) and all(t.passed for t in public)
+    public_ok = complete and bool(public) and all(t.passed for t in public)
     result.nbval_awarded = bool(cells) and all(t.passed for t in cells) and public_ok
     score = sum(t.points for t in tests if t.kind != "nbval" and t.passed)
     if result.nbval_awarded:

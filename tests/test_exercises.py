@@ -289,6 +289,7 @@ def test_class_feedback_names_failures_without_hidden_code(graded_class: dict[st
             assert line.strip() not in bob, f"feedback quotes hidden test code: {line.strip()}"
     erin = (feedback / "erin.md").read_text()
     assert "crashed" in erin and "04-convert-server" in erin
+    assert "while importing your solution cells" in erin, "where the process died"
     dave = (feedback / "dave.md").read_text()
     assert "cannot be read" in dave
     alice = (feedback / "alice.md").read_text()
@@ -503,3 +504,75 @@ def test_release_ships_no_ignored_build_or_cache_files(release: Path):
         pytest.skip("not a git checkout")
     shipped = [p for p in listed.stdout.split() if (release / p.rstrip("/")).exists()]
     assert shipped == []
+
+
+# --- hangs cost only what hung ---------------------------------------------------------------
+
+HANG_IN_FUNCTION = "    while True:\n        pass\n"
+
+
+def edit_solution(copy: Path, name: str, old: str, new: str) -> None:
+    """In ``copy``, the instructor's notebook of ``name`` with ``old`` replaced by ``new``."""
+    nb = read(PACKAGE_DIR / name / NOTEBOOK_NAME)
+    hits = 0
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if old in source:
+            cell["source"] = source.replace(old, new)
+            hits += 1
+    assert hits, f"{old!r} not in {name}'s notebook"
+    path = copy / "exercises" / name / NOTEBOOK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def hung_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Exercise 02 (15 pt: 9 public, 4 hidden, 1 nbval) hung in four places, 8 s limit."""
+    subs = tmp_path_factory.mktemp("hung") / "subs"
+    name = "02-legacy-threads"
+    kworkers = "    return 2 * cpus\n"
+    # cmwq_boot_kworkers() is used by one public test (1 pt) and the notebook only.
+    edit_solution(subs / "hung-test", name, kworkers, HANG_IN_FUNCTION)
+    edit_solution(subs / "hung-cell", name, "from khttpd_py.sim import PidBudget\n",
+                  "from khttpd_py.sim import PidBudget\nwhile True:\n    pass\n")
+    unstoppable = HANG_FOREVER.replace("\n", "\n    ").rstrip() + "\n"
+    edit_solution(subs / "hung-run", name, kworkers, "    " + unstoppable)
+    edit_solution(subs / "hung-import", name, "PID_MAX_DEFAULT = 32768\n",
+                  "PID_MAX_DEFAULT = 32768\n" + HANG_FOREVER)
+    started = time.monotonic()
+    proc = run("-m", "exercises.grade", "--class", subs, "--out", subs.parent / "g.csv",
+               "--only", "02", "--timeout", "8", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results = {r["student"]: r["exercises"][0] for r in json.loads(proc.stdout)}
+    return {"results": results, "seconds": time.monotonic() - started}
+
+
+def test_a_hanging_test_costs_only_its_points(hung_class: dict[str, Any]):
+    ex = hung_class["results"]["hung-test"]
+    assert ex["score"] == 15 - 1 - 1, "all but the hung test (and the notebook's point)"
+    assert ex["status"] == "timeout"
+    assert ex["note"] == "stopped after the 2 s time limit per test (in test_cmwq_boot_kworkers)"
+    [hung] = [t for t in ex["tests"] if t["outcome"] != "passed" and t["kind"] != "nbval"]
+    assert hung["name"] == "test_cmwq_boot_kworkers"
+    assert "time limit" in hung["message"] and "solution cell" in hung["message"]
+    assert hung_class["seconds"] < 60
+
+
+def test_a_hanging_notebook_cell_costs_only_the_notebook_points(hung_class: dict[str, Any]):
+    ex = hung_class["results"]["hung-cell"]
+    assert ex["score"] == 14 and ex["status"] == "timeout"
+    assert "time limit per notebook cell" in ex["note"]
+
+
+def test_a_run_killed_at_its_limit_keeps_the_finished_tests(hung_class: dict[str, Any]):
+    ex = hung_class["results"]["hung-run"]
+    assert ex["status"] == "timeout"
+    assert ex["note"].startswith("stopped after the 8 s time limit (in test_cmwq_boot_kworkers)")
+    assert ex["score"] == 2 + 1 + 3 + 3, "the public tests that ran before the hang"
+
+
+def test_a_hang_while_importing_says_so(hung_class: dict[str, Any]):
+    ex = hung_class["results"]["hung-import"]
+    assert ex["score"] == 0 and ex["status"] == "timeout"
+    assert "(in test_legacy_threads, while importing your solution cells)" in ex["note"]
