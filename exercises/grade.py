@@ -323,6 +323,26 @@ def format_feedback(result: SubmissionResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def feedback_names(students: list[str]) -> dict[str, str]:
+    """A distinct feedback file name per student: ``safe_name(id).md``, suffixed on a clash.
+
+    Ids differing only in characters ``safe_name`` replaces ("a b", "a_b"), or
+    only in case (one file on a case-insensitive file system), would otherwise
+    overwrite each other's feedback; the later one gets ``-2``, ``-3``...
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for student in students:
+        base = safe_name(student)
+        candidate, n = base, 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        taken.add(candidate.lower())
+        names[student] = f"{candidate}.md"
+    return names
+
+
 def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
     """The result in the shape GitHub Classroom's autograding reporter reads.
 
@@ -571,18 +591,23 @@ def _main_class(args: argparse.Namespace) -> int:
         return 130
     results = _with_non_submissions(root, submissions, graded, exercises, linked)
     write_gradebook(args.out, results, exercises)
+    written = 0
     if args.feedback is not None:
         args.feedback.mkdir(parents=True, exist_ok=True)
+        names = feedback_names([res.student for res in results])
         for res in results:
-            (args.feedback / f"{safe_name(res.student)}.md").write_text(
-                format_feedback(res), encoding="utf-8"
-            )
+            (args.feedback / names[res.student]).write_text(format_feedback(res), encoding="utf-8")
+            written += 1
+        for student, file_name in names.items():
+            if file_name != f"{safe_name(student)}.md":
+                print(f"note: feedback for {student!r} is in {file_name} (its name clashes)",
+                      file=sys.stderr)
     if args.json:
         print(json.dumps([res.to_json() for res in results], indent=2))
     else:
         for res in results:
             print(f"{res.student}\t{res.score}/{res.total}")
-    print(f"wrote {args.out}" + (f" and {len(results)} files in {args.feedback}"
+    print(f"wrote {args.out}" + (f" and {written} files in {args.feedback}"
                                  if args.feedback else ""), file=sys.stderr)
     return 0
 

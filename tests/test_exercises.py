@@ -576,3 +576,21 @@ def test_a_hang_while_importing_says_so(hung_class: dict[str, Any]):
     ex = hung_class["results"]["hung-import"]
     assert ex["score"] == 0 and ex["status"] == "timeout"
     assert "(in test_legacy_threads, while importing your solution cells)" in ex["note"]
+
+
+def test_feedback_files_of_clashing_ids_do_not_overwrite_each_other(
+    release: Path, tmp_path: Path
+):
+    subs = tmp_path / "subs"
+    for student in ("a b", "a_b", "A_B"):
+        submission(release, subs / student, "02-legacy-threads")
+    feedback = tmp_path / "feedback"
+    proc = run("-m", "exercises.grade", "--class", subs, "--out", tmp_path / "g.csv",
+               "--feedback", feedback, "--only", "02", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(feedback.iterdir())
+    assert len(files) == 3, [f.name for f in files]
+    headings = sorted(f.read_text().splitlines()[0] for f in files)
+    assert headings == ["# Feedback for A_B", "# Feedback for a b", "# Feedback for a_b"]
+    assert "and 3 files in" in proc.stderr
+    assert "clashes" in proc.stderr
