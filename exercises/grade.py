@@ -289,7 +289,8 @@ def format_feedback(result: SubmissionResult) -> str:
     """Per-student Markdown: scores, and for each lost point the test and its message.
 
     Hidden tests appear by name with their message only (the plugin never
-    records their code).
+    records their code).  "All tests passed" only where tests did run: a zero
+    for an exercise that was never run (not a submission) says so instead.
     """
     lines = [f"# Feedback for {result.student}", ""]
     lines += [f"**Total: {result.score}/{result.total}**", ""]
@@ -303,7 +304,9 @@ def format_feedback(result: SubmissionResult) -> str:
             lines += [f"**{res.status}:** {res.note}", ""]
         failed = [t for t in res.tests if not t.passed and t.kind != "nbval"]
         cells = [t for t in res.tests if t.kind == "nbval" and t.outcome in ("failed", "error")]
-        if not failed and not cells and not res.note:
+        if not res.tests and not res.note:
+            lines.append("Not graded: no test ran.")
+        elif res.status == "ok" and not failed and not cells and not res.note:
             lines.append("All tests passed.")
         for test in failed:
             kind = "hidden test" if test.kind == "hidden" else "public test"

@@ -212,6 +212,7 @@ EXPECTED = {
     "carol": ({"02-legacy-threads": 15}, []),
     "dave": ({"01-response-bytes": 15}, ["03-cm-rules: error"]),
     "erin": ({"03-cm-rules": 20}, ["04-convert-server: crashed"]),
+    "empty": ({}, ["not a submission"]),
 }
 
 
@@ -238,6 +239,7 @@ def graded_class(release: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     solve(erin, "03-cm-rules")
     sabotage(erin, "04-convert-server", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     (subs / "stray-file.txt").write_text("not a submission directory")
+    (subs / "empty").mkdir()
     out, feedback = root / "gradebook.csv", root / "feedback"
     started = time.monotonic()
     proc = run("-m", "exercises.grade", "--class", subs, "--out", out, "--feedback", feedback)
@@ -294,6 +296,10 @@ def test_class_feedback_names_failures_without_hidden_code(graded_class: dict[st
     assert "cannot be read" in dave
     alice = (feedback / "alice.md").read_text()
     assert "**Total: 100/100**" in alice
+    empty = (feedback / "empty.md").read_text()
+    assert "not a submission" in empty
+    assert "All tests passed" not in empty, "no test ran for a directory with no notebooks"
+    assert empty.count("Not graded") == len(EXERCISES)
 
 
 def test_class_run_shows_progress(graded_class: dict[str, Any]):
