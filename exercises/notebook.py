@@ -39,7 +39,42 @@ def read(path: Path) -> Notebook:
         raise NotebookError(f"{path}: not a readable notebook ({exc})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise NotebookError(f"{path}: not a notebook (no cell list)")
+    problem = _nbformat4_problem(nb)
+    if problem:
+        raise NotebookError(f"{path}: not an nbformat-4 notebook ({problem})")
     return nb
+
+
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _nbformat4_problem(nb: Notebook) -> str:
+    """What keeps ``nb`` from being an nbformat-4 notebook the grader can run, or "".
+
+    Checked here, in the grader's own process, because nbval fails on such a
+    notebook with a collection error and a traceback into site-packages,
+    which is no feedback for a student.  Only the fields grading reads.
+    """
+    if nb.get("nbformat") != 4:
+        return f"nbformat is {nb.get('nbformat')!r}, not 4; re-save it with Jupyter 4 or later"
+    if not isinstance(nb.get("metadata", {}), dict):
+        return "its metadata is not an object"
+    for index, cell in enumerate(nb["cells"]):
+        where = f"cell {index + 1} of {len(nb['cells'])}"
+        if not isinstance(cell, dict):
+            return f"{where} is not an object"
+        if cell.get("cell_type") not in _CELL_TYPES:
+            return f"{where} has cell_type {cell.get('cell_type')!r}"
+        source = cell.get("source")
+        if not (isinstance(source, str) or (
+            isinstance(source, list) and all(isinstance(line, str) for line in source)
+        )):
+            return f"{where}'s source is neither text nor a list of lines"
+        if not isinstance(cell.get("metadata", {}), dict):
+            return f"{where}'s metadata is not an object"
+        if cell["cell_type"] == "code" and not isinstance(cell.get("outputs", []), list):
+            return f"{where}'s outputs are not a list"
+    return ""
 
 
 def write(nb: Notebook, path: Path) -> None:

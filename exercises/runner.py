@@ -280,6 +280,17 @@ def _cause(log: Path) -> str:
     return ""
 
 
+def _errors(log: Path) -> str:
+    """pytest's own error lines ("E   ...") from the end of the log, for a run that could not start.
+
+    Not the whole tail: its banners and site-packages paths mean nothing to a
+    student.  Falls back to the tail when there are no such lines.
+    """
+    tail = _tail(log, 40)
+    found = [line[1:].strip() for line in tail.splitlines() if line.startswith("E ")]
+    return ":\n" + "\n".join(found[:5] or tail.splitlines()[-5:]) if tail else ""
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         with path.open("rb") as stream:
@@ -398,7 +409,9 @@ def grade_exercise(
     try:
         read_notebook(notebook)
     except NotebookError as exc:
-        result.status, result.note = "error", f"{NOTEBOOK_NAME} cannot be read: {exc}"
+        # Without the grader's path to it: feedback goes to the student.
+        reason = str(exc).removeprefix(f"{notebook}: ")
+        result.status, result.note = "error", f"{NOTEBOOK_NAME} cannot be read: {reason}"
         return result
 
     control = Path(tempfile.mkdtemp(prefix="khttpd-grade-ctl-"))
@@ -466,7 +479,7 @@ def grade_exercise(
             result.score = _score(exercise, got.tests, result, complete=False)
         elif returncode not in (0, 1):
             result.status = "error"
-            result.note = f"pytest exit status {returncode}:\n{_tail(log)}"
+            result.note = f"the tests could not run (pytest exit status {returncode}){_errors(log)}"
         else:
             result.score = _score(exercise, got.tests, result, complete=True)
             note = _timeout_note(got.tests)

@@ -600,3 +600,24 @@ def test_feedback_files_of_clashing_ids_do_not_overwrite_each_other(
     assert headings == ["# Feedback for A_B", "# Feedback for a b", "# Feedback for a_b"]
     assert "and 3 files in" in proc.stderr
     assert "clashes" in proc.stderr
+
+
+def test_a_json_notebook_that_is_not_nbformat_4_gets_a_one_line_note(tmp_path: Path):
+    copy = tmp_path / "old-format"
+    (copy / "exercises" / "02-legacy-threads").mkdir(parents=True)
+    (copy / "exercises" / "02-legacy-threads" / NOTEBOOK_NAME).write_text(
+        json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "cells": []})
+    )
+    nb = read(PACKAGE_DIR / "01-response-bytes" / NOTEBOOK_NAME)
+    nb["cells"][1]["source"] = 123
+    (copy / "exercises" / "01-response-bytes").mkdir(parents=True)
+    (copy / "exercises" / "01-response-bytes" / NOTEBOOK_NAME).write_text(json.dumps(nb))
+    _code, result = grade_json(copy, "--only", "01", "--only", "02", timeout=120)
+    for ex in result["exercises"]:
+        assert ex["score"] == 0 and ex["status"] == "error"
+        assert ex["note"].startswith(f"{NOTEBOOK_NAME} cannot be read: not an nbformat-4 notebook")
+        assert len(ex["note"].splitlines()) == 1, ex["note"]
+        assert str(tmp_path) not in ex["note"], "the grader's paths are not for students"
+    by_name = {ex["name"]: ex["note"] for ex in result["exercises"]}
+    assert "nbformat is 3" in by_name["02-legacy-threads"]
+    assert "cell 2 of" in by_name["01-response-bytes"]
