@@ -45,6 +45,11 @@ from exercises.runner import (
 )
 from exercises.support import STUDENT_ID_ENV, safe_name
 
+MIN_MEMORY_MB = 1024
+"""Below this the notebook's Jupyter kernel cannot start (measured: 512 MiB fails), so
+every notebook would silently lose its points; 0 means no limit."""
+
+
 LINKED_SUBMISSION = "a symbolic link, not a submission directory: not graded"
 
 
@@ -428,8 +433,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per exercise, overriding each points.toml (default 60)")
     parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY_MB, metavar="MB",
-                        help="address-space limit per grading process "
-                        f"(default {DEFAULT_MEMORY_MB})")
+                        help="address-space limit per grading process in MiB, at least "
+                        f"{MIN_MEMORY_MB}; 0: none (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
                         help="exercises graded at once (default: 2, or 1 on one core)")
     parser.add_argument("--student",
@@ -522,8 +527,14 @@ def check_output_dir(path: Path, option: str) -> None:
 
 
 def _options(args: argparse.Namespace) -> Options:
+    """The grading options, refusing values that would make every grade wrong."""
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if args.memory != 0 and args.memory < MIN_MEMORY_MB:
+        raise UsageError(f"--memory must be at least {MIN_MEMORY_MB} (MiB), or 0 for no limit; "
+                         f"got {args.memory}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
     return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs)
 
 

@@ -192,6 +192,10 @@ def test_grading_leaves_no_temporary_directory(release: Path):
         (["--class", "/nonexistent/dir", "--out", "x.csv"], "no such directory"),
         (["--class", "tests", "--out", "x.csv"], "no submissions"),
         (["--only", "99-nothing"], "no exercise matches"),
+        (["--only", "02", "--memory", "4"], "--memory must be at least"),
+        (["--only", "02", "--memory", "-1"], "--memory must be at least"),
+        (["--only", "02", "--jobs", "0"], "--jobs must be at least 1"),
+        (["--class", "tests", "--out", "x.csv", "--jobs", "-2"], "--jobs must be at least 1"),
     ],
 )
 def test_bad_input_exits_2_without_traceback(args: list[str], message: str):
