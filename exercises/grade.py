@@ -270,7 +270,7 @@ def format_text(result: SubmissionResult, exercises: list[Exercise]) -> str:
         if failed_cells:
             out.append(f"    FAIL notebook does not run top to bottom ({res.nbval_points} pt)")
             first = failed_cells[0]
-            out.append(_indent(f"{first.name}: {first.message}"))
+            out.append(_indent(f"{first.name} failed:\n{_indent(first.message, '  ')}"))
         elif cells and not res.nbval_awarded and res.nbval_points and res.status == "ok":
             out.append(
                 f"    note: the notebook was not checked; its {res.nbval_points} pt count "

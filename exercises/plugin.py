@@ -131,14 +131,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Notebook cells are left to nbval's ``--nbval-cell-timeout``: a SIGALRM
     while nbval waits for the kernel would leave the kernel busy with the
-    endless cell and fail every later cell for it.
+    endless cell and fail every later cell for it.  Also notes each item's
+    label for the ``start`` records (logstart gets only the node id).
     """
+    _labels.update({item.nodeid: _label(item) for item in items})
     seconds = config.getoption("--grade-test-timeout", default=0.0)
     if not seconds:
         return
     for item in items:
         if _kind(item) != "nbval" and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(seconds))
+
+
+_labels: dict[str, str] = {}
+
+
+def _label(item: pytest.Item) -> str:
+    """How feedback names a test or notebook cell.
+
+    A test by its name.  A notebook cell by its first line: nbval numbers
+    "Cell N" among code cells from 0, which matches nothing Jupyter shows.
+    """
+    if _kind(item) != "nbval":
+        return item.name
+    cell = getattr(item, "cell", None)
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    first = _first_line(source if isinstance(source, str) else "".join(source))
+    if not first:
+        return f"notebook code cell {item.name.split()[-1]} (counting code cells from 0)"
+    if len(first) > 60:
+        first = first[:57] + "..."
+    return f"the notebook cell that begins {first!r}"
 
 
 def _first_line(text: str) -> str:
@@ -265,7 +288,7 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
     del location
     reporter = _active_reporter
     if reporter is not None:
-        reporter.emit({"event": "start", "nodeid": nodeid})
+        reporter.emit({"event": "start", "nodeid": nodeid, "label": _labels.get(nodeid, "")})
 
 
 _active_reporter: _Reporter | None = None
@@ -284,7 +307,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         {
             "event": "test",
             "nodeid": item.nodeid,
-            "name": item.name,
+            "name": _labels.get(item.nodeid) or _label(item),
             "kind": _kind(item),
             "points": _points(item),
             "outcome": "passed",

@@ -185,6 +185,8 @@ class Report:
     tests: list[TestOutcome] = field(default_factory=list)
     running: str | None = None
     """The test or cell that had started but not finished."""
+    label: str = ""
+    """How feedback names ``running`` (a cell by its first line)."""
     in_setup: bool = False
     """``running`` had not finished its setup (fixtures, the notebook's kernel)."""
     importing: bool = False
@@ -207,6 +209,7 @@ def _read_report(path: Path) -> Report:
             event = record.get("event")
             if event == "start":
                 report.running, report.in_setup = record.get("nodeid"), True
+                report.label = str(record.get("label") or "")
             elif event == "call":
                 report.in_setup = False
             elif event in ("loading", "loaded"):
@@ -236,7 +239,7 @@ def _describe(report: Report) -> str:
     if not nodeid:
         return ""
     if nodeid.startswith(NOTEBOOK_NAME):
-        where = f"notebook {nodeid.split('::', 1)[-1].lower()}"
+        where = report.label or f"notebook {nodeid.split('::', 1)[-1].lower()}"
         if report.in_setup:
             where += ", while starting the notebook's kernel"
         return f" (in {where})"
@@ -255,8 +258,7 @@ def _timeout_note(tests: list[TestOutcome]) -> str:
         hit = [t for t in tests if t.timeout and (t.kind == "nbval") == (kind == "cell")]
         if hit:
             names = "; ".join(
-                (f"notebook {t.name.lower()}" if kind == "cell" else t.name)
-                + (f", {t.during}" if t.during else "")
+                t.name + (f", {t.during}" if t.during else "")
                 for t in hit
             )
             parts.append(f"stopped after the {hit[0].timeout:g} s time limit {per} (in {names})")

@@ -572,7 +572,10 @@ def test_a_hanging_test_costs_only_its_points(hung_class: dict[str, Any]):
 def test_a_hanging_notebook_cell_costs_only_the_notebook_points(hung_class: dict[str, Any]):
     ex = hung_class["results"]["hung-cell"]
     assert ex["score"] == 14 and ex["status"] == "timeout"
-    assert "time limit per notebook cell" in ex["note"]
+    assert ex["note"] == (
+        "stopped after the 2 s time limit per notebook cell "
+        "(in the notebook cell that begins 'from khttpd_py.sim import PidBudget')"
+    ), "the cell named by its first line, not nbval's count of code cells from 0"
 
 
 def test_a_run_killed_at_its_limit_keeps_the_finished_tests(hung_class: dict[str, Any]):
