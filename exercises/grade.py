@@ -160,6 +160,7 @@ def grade_many(
     if progress:
         progress(0, len(jobs), "")
     pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    futures: dict[Future[ExerciseResult], tuple[str, Exercise]] = {}
     try:
         futures = {
             pool.submit(
