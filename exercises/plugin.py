@@ -112,10 +112,12 @@ not themselves run out of time."""
 
 
 def _is_timeout(exc: BaseException | None) -> bool:
+    """pytest-timeout stopped the test (it fails it with a plain ``pytest.fail``)."""
     return isinstance(exc, pytest.fail.Exception) and str(exc).startswith(_TIMEOUT_PREFIX)
 
 
 def _item_timeout(item: pytest.Item) -> float:
+    """The test's limit in seconds, from its timeout marker (ours or the test's own)."""
     marker = item.get_closest_marker("timeout")
     if marker is None:
         return 0.0
