@@ -824,7 +824,7 @@ def _main(argv: list[str]) -> int:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
     except BrokenPipeError:  # e.g. piped into head
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- stops the exit-time flush error
+        sys.stdout = open(os.devnull, "w")  # the exit-time flush would fail again
         return 0
     if result.requests and not (result.good or result.bad):
         print(f"htstress: no request was answered ({result.socket_errors} socket errors): "
