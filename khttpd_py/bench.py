@@ -106,6 +106,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from khttpd_py import htstress
+from khttpd_py.argtypes import int_in, seconds_in
 
 SCHEMA = "khttpd-book/bench/1"
 BASELINE = "thread"
@@ -872,19 +873,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--servers", type=_server_names, default=DEFAULT_SERVERS,
                    help=f"comma-separated subset of {','.join(SERVERS)} "
                    f"(default: {','.join(DEFAULT_SERVERS)})")
-    p.add_argument("-n", "--requests", type=_count(1), default=10000, help="requests per run")
-    p.add_argument("-c", "--concurrency", type=_count(1), default=100,
+    p.add_argument("-n", "--requests", type=int_in(1), default=10000, help="requests per run")
+    p.add_argument("-c", "--concurrency", type=int_in(1), default=100,
                    help="concurrent connections per htstress thread (default 100)")
-    p.add_argument("-t", "--threads", type=_count(1), default=1,
+    p.add_argument("-t", "--threads", type=int_in(1), default=1,
                    help="htstress threads (default 1)")
-    p.add_argument("--rounds", type=_count(1), default=5, help="measured rounds (default 5)")
-    p.add_argument("--warmup", type=_count(0), default=1, help="warm-up rounds (default 1)")
+    p.add_argument("--rounds", type=int_in(1), default=5, help="measured rounds (default 5)")
+    p.add_argument("--warmup", type=int_in(0), default=1, help="warm-up rounds (default 1)")
     p.add_argument("-k", "--keep-alive", action="store_true",
                    help="HTTP/1.1 keep-alive load instead of one request per connection")
     p.add_argument("--engine", choices=("auto", "c", "python"), default="auto",
                    help="htstress engine (auto: kmod/htstress if built)")
-    p.add_argument("--run-seconds", type=_seconds, default=30.0, help="bound on each run")
-    p.add_argument("--max-seconds", type=_seconds, default=600.0,
+    seconds = seconds_in(0, 1e6, low_open=True)
+    p.add_argument("--run-seconds", type=seconds, default=30.0, help="bound on each run")
+    p.add_argument("--max-seconds", type=seconds, default=600.0,
                    help="bound on the whole bench; later rounds are skipped (default 600)")
     p.add_argument("--out", type=Path, default=Path("bench-results"),
                    help="directory for bench.json, bench.png and server logs")
@@ -906,32 +908,6 @@ def _server_names(text: str) -> list[str]:
     if twice:  # the report has one row per name: a second server would be lost
         raise argparse.ArgumentTypeError(f"server(s) listed twice: {', '.join(twice)}")
     return names
-
-
-def _count(low: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``low``."""
-
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
-        return value
-
-    return convert
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a finite, positive number of seconds (nan and inf refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < 1e6:  # also false for nan
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1e6 seconds, not {text}")
-    return value
 
 
 def _prepare_out(out: Path) -> str | None:

@@ -63,6 +63,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from khttpd_py.argtypes import seconds_in
+
 DEFAULT_DURATION = 120.0
 """Seconds after which a CLI run stops even if ``-n`` is not reached (0 = no bound)."""
 
@@ -724,17 +726,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _seconds(text: str) -> float:
-    """An argparse type for ``--duration``: finite and not negative (nan and inf are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value < 1e9:  # also false for nan
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1e9 seconds, not {text}")
-    return value
-
-
 _COUNTS = ("-n", "-c", "-t", "--duration")
 
 
@@ -758,7 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=socket.AF_UNSPEC)
     p.add_argument("-6", action="store_const", const=socket.AF_INET6, dest="family")
     p.add_argument("-k", "--keep-alive", action="store_true")
-    p.add_argument("--duration", type=_seconds, default=DEFAULT_DURATION)
+    p.add_argument("--duration", type=seconds_in(0, 1e9), default=DEFAULT_DURATION)
     p.add_argument("--engine", choices=("auto", "c", "python"), default="auto")
     p.add_argument("--json", action="store_true")
     p.add_argument("--help", action="store_true")

@@ -47,10 +47,11 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 
 from khttpd_py import DEFAULT_BACKLOG, DEFAULT_PORT, oncpu
+from khttpd_py.argtypes import int_in, seconds_in
 from khttpd_py.http import RECV_BUFFER_SIZE, HttpConnection
 from khttpd_py.kthread import KThread, kthread_run, kthread_should_stop, kthread_stop
 from khttpd_py.workqueue import (
@@ -549,34 +550,8 @@ def format_wq_flags(flags: int) -> str:
     return ",".join(names)
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: an integer in ``[low, high]``."""
-
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
-        return value
-
-    return convert
-
-
 #: ``serve``'s idle limit, as the module's ``HTTP_CONN_TIMEOUT_SEC`` (kmod/http_server.h).
 DEFAULT_RECV_TIMEOUT = 10.0
-
-
-def _timeout_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, 0 (no timeout) up to a day."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 86400:  # also rejects nan, which compares false
-        raise argparse.ArgumentTypeError(f"{text} is outside 0..86400 seconds")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -589,20 +564,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="thread: a thread per connection; cmwq: a work item per "
                         "connection on a workqueue (default: cmwq)")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
-    parser.add_argument("--port", type=_int_in(0, 65535), default=DEFAULT_PORT,
+    parser.add_argument("--port", type=int_in(0, 65535), default=DEFAULT_PORT,
                         help=f"TCP port, 0 for any free one (default: {DEFAULT_PORT})")
-    parser.add_argument("--backlog", type=_int_in(0, 65535), default=DEFAULT_BACKLOG,
+    parser.add_argument("--backlog", type=int_in(0, 65535), default=DEFAULT_BACKLOG,
                         help=f"listen backlog (default: {DEFAULT_BACKLOG})")
-    parser.add_argument("--max-active", type=_int_in(0, WQ_MAX_ACTIVE), default=0,
+    parser.add_argument("--max-active", type=int_in(0, WQ_MAX_ACTIVE), default=0,
                         help="cmwq: workqueue max_active, 0 for the default; it caps "
                         "concurrent connections (default: 0)")
     parser.add_argument("--wq-flags", type=parse_wq_flags, default=WQ_UNBOUND,
                         metavar="FLAGS", help="cmwq: comma-separated unbound|bound, highpri, "
                         "cpu_intensive (default: unbound)")
-    parser.add_argument("--stats-port", type=_int_in(0, 65535), default=None, metavar="PORT",
+    parser.add_argument("--stats-port", type=int_in(0, 65535), default=None, metavar="PORT",
                         help="cmwq: also serve workqueue statistics as JSON on "
                         "127.0.0.1:PORT for 'khttpd-py wq-monitor' (default: off)")
-    parser.add_argument("--recv-timeout", type=_timeout_seconds, default=DEFAULT_RECV_TIMEOUT,
+    parser.add_argument("--recv-timeout", type=seconds_in(0, 86400), default=DEFAULT_RECV_TIMEOUT,
                         metavar="SECONDS", help="drop a connection whose client sends nothing "
                         "for this long, 0 for never; without it idle clients can hold every "
                         f"worker (default: {DEFAULT_RECV_TIMEOUT:g}, as the kernel module)")

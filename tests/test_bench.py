@@ -245,9 +245,9 @@ def test_cli_rejects_bad_arguments(capsys) -> None:
     ("argv", "message"),
     [
         (["--warmup", "-3"], "--warmup: must be at least 0"),
-        (["--run-seconds", "-1"], "--run-seconds: must be between"),
-        (["--run-seconds", "nan"], "--run-seconds: must be between"),
-        (["--max-seconds", "inf"], "--max-seconds: must be between"),
+        (["--run-seconds", "-1"], "--run-seconds: must be more than 0"),
+        (["--run-seconds", "nan"], "--run-seconds: must be more than 0"),
+        (["--max-seconds", "inf"], "--max-seconds: must be more than 0"),
         (["-n", "0"], "--requests: must be at least 1"),
         (["--servers", "thread,cmwq,thread"], "listed twice: thread"),
     ],

@@ -228,11 +228,15 @@ def test_python_m_khttpd_py_wq_monitor(endpoint: int) -> None:
     [
         (["("], "bad regular expression '('"),
         (["khttp", "a("], "bad regular expression 'a('"),
-        (["-i", "nan", "--count", "2"], "argument -i/--interval: 'nan'"),
-        (["-i", "inf", "--count", "2"], "argument -i/--interval: 'inf'"),
-        (["-i", "1e300", "--count", "2"], "argument -i/--interval: '1e300'"),
-        (["-i", "-1"], "argument -i/--interval: '-1'"),
-        (["--count", "-1"], "argument --count: -1 is negative"),
+        (["-i", "nan", "--count", "2"], "--interval: must be between 0 and 86400 seconds,"
+         " not 'nan'"),
+        (["-i", "inf", "--count", "2"], "--interval: must be between 0 and 86400 seconds,"
+         " not 'inf'"),
+        (["-i", "1e300", "--count", "2"], "--interval: must be between 0 and 86400 seconds,"
+         " not '1e300'"),
+        (["-i", "-1"], "--interval: must be between 0 and 86400 seconds,"
+         " not '-1'"),
+        (["--count", "-1"], "argument --count: must be at least 0, not -1"),
         (["--port", "70000"], "argument --port: 70000 is outside 1..65535"),
         (["--port", "0"], "argument --port: 0 is outside 1..65535"),
     ],

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from khttpd_py.argtypes import int_in, seconds_in
 from khttpd_py.workqueue.stats import WqStats, table_header
 from khttpd_py.workqueue.stats_server import DEFAULT_STATS_PORT
 
@@ -89,48 +89,6 @@ def report(doc: dict[str, Any], as_json: bool,
     return "\n".join(["", table_header(), *rows])
 
 
-def _port(text: str) -> int:
-    """An argparse type: a TCP port a client can connect to (1-65535).
-
-    Checked here so that a typo is a usage error rather than a confusing
-    "connection refused" that suggests a ``serve --stats-port`` serve rejects.
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is outside 1..65535")
-    return value
-
-
-def _interval(text: str) -> float:
-    """An argparse type: seconds between reports, finite and not negative (0: once).
-
-    ``float()`` accepts ``nan``, ``inf`` and ``1e300``, which only fail later,
-    inside ``time.sleep``, as a traceback; reject them with the option's name.
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= MAX_INTERVAL:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of seconds from 0 (print once) to {MAX_INTERVAL:g}")
-    return value
-
-
-def _count(text: str) -> int:
-    """An argparse type: a number of reports, 0 or more (0: until Ctrl-C)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (0: until Ctrl-C)")
-    return value
-
-
 def compile_patterns(parser: argparse.ArgumentParser,
                      texts: Sequence[str]) -> list[re.Pattern[str]]:
     """Compile every REGEX before the first request, one at a time, so a bad one
@@ -155,12 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("workqueue", metavar="REGEX", nargs="*",
                         help="workqueue name patterns (all if none)")
     parser.add_argument("--host", default="127.0.0.1", help="stats endpoint host (127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=DEFAULT_STATS_PORT,
+    parser.add_argument("--port", type=int_in(1, 65535), default=DEFAULT_STATS_PORT,
                         help=f"stats endpoint port ({DEFAULT_STATS_PORT})")
-    parser.add_argument("-i", "--interval", metavar="SECS", type=_interval, default=1.0,
+    parser.add_argument("-i", "--interval", metavar="SECS", type=seconds_in(0, MAX_INTERVAL),
+                        default=1.0,
                         help="monitoring interval (0 to print once and exit)")
     parser.add_argument("-j", "--json", action="store_true", help="output JSON lines")
-    parser.add_argument("--count", metavar="N", type=_count, default=0,
+    parser.add_argument("--count", metavar="N", type=int_in(0), default=0,
                         help="stop after N reports (0: until Ctrl-C)")
     return parser
 
