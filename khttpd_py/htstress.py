@@ -251,7 +251,12 @@ def _frame(buf: bytes) -> int:
 
 
 def _wants_close(head: bytes) -> bool:
-    return re.search(rb"\r\nconnection:\s*close", head, flags=re.IGNORECASE) is not None
+    """The server closes after this response: it says so, or it speaks HTTP/1.0 and
+    does not promise keep-alive (as htstress.c's ``parse_head``)."""
+    if re.search(rb"\r\nconnection:\s*close", head, flags=re.IGNORECASE):
+        return True
+    return head.startswith(b"HTTP/1.0") and not re.search(
+        rb"\r\nconnection:\s*keep-alive", head, flags=re.IGNORECASE)
 
 
 class _Worker:

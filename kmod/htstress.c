@@ -64,7 +64,7 @@ struct conn {
 	size_t head_len;
 	bool head_done;
 	int status;		/* 0 until the status line is parsed */
-	bool server_close;	/* response said "Connection: close" */
+	bool server_close;	/* the server closes after this response */
 	long long body_left;	/* -1: body runs until the server closes */
 	char head[HEAD_MAX];
 };
@@ -282,6 +282,7 @@ static void parse_head(struct conn *c)
 	const char *p = c->head;
 	const char *end = c->head + c->head_len;
 	const char *line;
+	bool keep_alive = false;	/* "Connection: keep-alive" seen */
 
 	if (c->head_len >= 12 && !strncmp(p, "HTTP/", 5) && p[8] == ' ' &&
 	    p[9] >= '1' && p[9] <= '5' && p[10] >= '0' && p[10] <= '9' &&
@@ -303,8 +304,14 @@ static void parse_head(struct conn *c)
 				v++;
 			if (end - v >= 5 && !strncasecmp(v, "close", 5))
 				c->server_close = true;
+			else if (end - v >= 10 &&
+				 !strncasecmp(v, "keep-alive", 10))
+				keep_alive = true;
 		}
 	}
+	/* an HTTP/1.0 server closes after each response unless it says otherwise */
+	if (c->head_len >= 8 && !strncmp(p, "HTTP/1.0", 8) && !keep_alive)
+		c->server_close = true;
 }
 
 /*

@@ -150,18 +150,21 @@ static int __init khttpd_init(void)
 	unsigned int flags = 0;
 	int err;
 
+	/* every parameter is checked in every mode: a typo is a typo */
 	err = parse_mode(mode, &server_mode);
 	if (err)
 		return err;
-	if (server_mode == HTTP_MODE_CMWQ) {
-		err = parse_wq_flags(wq_flags, &flags);
-		if (err)
-			return err;
-		if (max_active < 0 || max_active > WQ_MAX_ACTIVE) {
-			pr_err("max_active=%d: expected 0..%d\n", max_active,
-			       WQ_MAX_ACTIVE);
-			return -EINVAL;
-		}
+	err = parse_wq_flags(wq_flags, &flags);
+	if (err)
+		return err;
+	if (max_active < 0 || max_active > WQ_MAX_ACTIVE) {
+		pr_err("max_active=%d: expected 0..%d\n", max_active,
+		       WQ_MAX_ACTIVE);
+		return -EINVAL;
+	}
+	if (!port) {
+		pr_err("port=0: expected 1..65535\n");
+		return -EINVAL;
 	}
 
 	err = open_listen_socket(port, backlog, &listen_socket);

@@ -61,8 +61,8 @@ KVER=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' \
 
 command -v qemu-system-x86_64 >/dev/null ||
 	skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
-for tool in cpio dpkg-deb dpkg-query apt-get timeout; do
-	command -v "$tool" >/dev/null || skip "$tool not installed"
+for tool in cpio dpkg-deb dpkg-query apt-get timeout make "${CC:-cc}"; do
+	command -v "$tool" >/dev/null || skip "$tool not installed (apt-get install build-essential cpio)"
 done
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 if [ ! -x "$BUSYBOX" ] || LC_ALL=C ldd "$BUSYBOX" 2>&1 | grep -q '=>'; then
@@ -79,9 +79,10 @@ mkdir -p "$CACHE" "$WORK"
 ls -1dt "$RUNS"/run-* 2>/dev/null | tail -n +6 | xargs -r rm -rf
 
 # Downloads, extraction and the build are shared: one run at a time there.
+# The wait covers the holder's download (up to 600 s) and its build.
 exec 9>"$CACHE/prepare.lock"
-if command -v flock >/dev/null && ! flock -w 300 9; then
-	die "another vmtest run holds $CACHE/prepare.lock"
+if command -v flock >/dev/null && ! flock -w 900 9; then
+	skip "another vmtest run has held $CACHE/prepare.lock for 15 minutes"
 fi
 
 # ----------------------------------------------- the matching kernel image
@@ -172,16 +173,17 @@ APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${VMTEST_KARGS:-} vt_rounds=$ROU
 
 # run_qemu ACCEL LIMIT PROBE: 0 finished, 3 the accelerator never booted
 run_qemu() {
-	local accel=$1 limit=$2 probe=$3 pid waited=0
+	local accel=$1 limit=$2 probe=$3 pid qpid waited=0
 	local -a opts=(-accel "tcg,thread=multi" -cpu "$CPU")
 	[ "$accel" = kvm ] && opts=(-accel kvm -cpu host)
 	: >"$CONSOLE_LOG"
 	: >"$KTAP_LOG"
+	rm -f "$WORK/qemu.pid"
 	# The subshell keeps bash's "Aborted" job notice out of our output: the
 	# "exit" after timeout stops bash from exec'ing it, so the subshell itself
 	# reports a killed QEMU, into qemu.log, and exits normally.
 	(timeout -k 5 "$limit" qemu-system-x86_64 "${opts[@]}" -smp "$SMP" -m 1024 \
-		-nographic -no-reboot -nic none -monitor none \
+		-nographic -no-reboot -nic none -monitor none -pidfile "$WORK/qemu.pid" \
 		-kernel "$KERNEL" -initrd "$WORK/initramfs.cpio" -append "$APPEND" \
 		-serial "file:$CONSOLE_LOG" -serial "file:$KTAP_LOG"
 	 exit $?) \
@@ -190,6 +192,11 @@ run_qemu() {
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ "$probe" = 1 ] && [ "$waited" -ge 40 ] &&
 		   ! grep -q '^KTAP version' "$KTAP_LOG"; then
+			# $pid is the subshell; timeout runs in a process group
+			# of its own, so stop QEMU itself: a guest left running
+			# would write into the logs of the TCG run that follows
+			qpid=$(cat "$WORK/qemu.pid" 2>/dev/null)
+			[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
 			kill "$pid" 2>/dev/null
 			wait "$pid" 2>/dev/null
 			return 3

@@ -357,9 +357,12 @@ t_max_active1() {
 }
 
 t_bad_params() {
+	# one insmod per word; '+' joins the parameters of one insmod
 	for _p in mode=bogus wq_flags=bogus wq_flags= max_active=-1 \
-		  max_active=100000; do
-		if insmod "$MODULE" "$_p" 2>/dev/null; then
+		  max_active=100000 port=0 mode=kthread+wq_flags=bogus \
+		  mode=kthread+max_active=-1; do
+		# shellcheck disable=SC2046 # split on purpose: one word per parameter
+		if insmod "$MODULE" $(echo "$_p" | tr + ' ') 2>/dev/null; then
 			echo "insmod $_p was accepted"
 			rmmod_bounded 30
 			return 1
@@ -369,7 +372,8 @@ t_bad_params() {
 			return 1
 		fi
 	done
-	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000"
+	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000" \
+	     "port=0 mode=kthread+wq_flags=bogus mode=kthread+max_active=-1"
 }
 
 # stat_snap: busy and total jiffies of all CPUs, context switches, forks,

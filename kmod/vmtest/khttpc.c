@@ -49,9 +49,11 @@ static size_t decode(const char *s, char **out)
 {
 	size_t cap = strlen(s) + 1;
 	size_t n = 0;
+	const char *at;
 	char *buf;
 
-	if (strstr(s, "@L@"))
+	/* room for every @L@, each of which grows by long_len - 3 bytes */
+	for (at = strstr(s, "@L@"); at; at = strstr(at + 3, "@L@"))
 		cap += long_len;
 	buf = malloc(cap);
 	if (!buf) {
