@@ -498,6 +498,41 @@ def test_cancel_work_sync(system: WorkqueueSystem) -> None:
     assert waiting.runs == 0 and running.runs == 1
 
 
+def test_cancel_work_sync_stops_an_item_that_requeues_itself(system: WorkqueueSystem) -> None:
+    """The kernel-doc: "can be used even if the work re-queues itself".  The item
+    requeues itself unconditionally (a poller); cancel_work_sync must still return,
+    and afterwards the item is neither pending nor running and runs no more."""
+    wq = system.alloc_workqueue("bound", 0, 0)
+    runs = [0]
+    requeued: list[bool] = []
+
+    def poller(work: WorkStruct) -> None:
+        runs[0] += 1
+        wq_sleep(0.01)
+        requeued.append(queue_work(wq, work))
+
+    work = WorkStruct(poller)
+    queue_work(wq, work)
+    deadline = time.monotonic() + TIMEOUT
+    while runs[0] < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    result: list[bool] = []
+    canceller = threading.Thread(target=lambda: result.append(cancel_work_sync(work)))
+    canceller.start()
+    canceller.join(TIMEOUT)
+    assert not canceller.is_alive(), f"cancel_work_sync did not return ({runs[0]} runs)"
+    assert not work.pending and requeued[-1] is False  # the requeue during cancel refused
+    after = runs[0]
+    time.sleep(0.05)
+    assert runs[0] == after
+    assert queue_work(wq, work)  # once cancelled, it may be queued again
+    while runs[0] == after and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert runs[0] > after
+    cancel_work_sync(work)  # and cancelled again
+    assert not work.pending
+
+
 def test_cancel_removes_an_inactive_item(system: WorkqueueSystem) -> None:
     wq = system.alloc_workqueue("one", 0, 1)
     first, second, third = Item(1, io=True), Item(2), Item(3)

@@ -81,6 +81,9 @@ class WorkqueueSystem(WorkerDriver):
         self.lock = threading.Lock()
         self._flush_cond = threading.Condition(self.lock)
         self._flush_waiters = 0
+        # id() of items inside cancel_work_sync: the kernel keeps their PENDING bit
+        # set and marks them canceling, so a queue_work meanwhile returns false
+        self._canceling: dict[int, int] = {}
         self._cpu_pools: dict[tuple[int, bool], WorkerPool] = {}
         self._unbound_pools: dict[tuple[bool, frozenset[int]], WorkerPool] = {}
         self._pools: list[WorkerPool] = []
@@ -370,7 +373,7 @@ class WorkqueueSystem(WorkerDriver):
         """
         refused = None
         with self.lock:
-            if work.pending:
+            if work.pending or id(work) in self._canceling:
                 return False
             if wq.draining or wq.destroyed:
                 if wq.destroyed or not self._is_chained(wq):
@@ -501,13 +504,23 @@ class WorkqueueSystem(WorkerDriver):
     def cancel_work_sync(self, work: WorkStruct) -> bool:
         """``cancel_work_sync``: un-queue ``work`` and wait until it is not running.
 
-        Returns whether it was pending.  With no racing queueing, on return the
-        item is neither pending nor running anywhere.
+        Returns whether it was pending.  On return the item is neither pending
+        nor running anywhere, even if it requeues itself: while the call waits,
+        every ``queue_work`` of it returns False, as the kernel's
+        ``mark_work_canceling`` makes it (the usual way to stop self-rearming
+        work, such as a poller or an idle-connection timer).
         """
         self._check_not_self(work, "cancel_work_sync")
+        key = id(work)
         with self.lock:
             was_pending = self._grab(work)
-            self._wait_flush(lambda: not self._executing(work))
+            self._canceling[key] = self._canceling.get(key, 0) + 1
+            try:
+                self._wait_flush(lambda: not self._executing(work))
+            finally:
+                self._canceling[key] -= 1
+                if not self._canceling[key]:
+                    del self._canceling[key]
             return was_pending
 
     # --- freezing (WQ_FREEZABLE) -----------------------------------------------------
