@@ -279,7 +279,11 @@ def test_cpu_intensive_items_do_not_hold_back_others(system: WorkqueueSystem) ->
     assert crunch.runs == 1 and not crunch.done.is_set()
     crunch.release()
     flush_workqueue(intensive)
-    assert intensive.stats().cpu_intensive == 1
+    # CPUitsv counts wq_cpu_intensive_thresh_us violations of concurrency-managed
+    # workers (6.5+, not modelled), not items of a WQ_CPU_INTENSIVE workqueue: the
+    # kernel's wq_worker_tick() returns early for those NOT_RUNNING workers.
+    assert intensive.stats().started == 1
+    assert intensive.stats().cpu_intensive == 0
     assert normal.stats().cpu_intensive == 0
 
 

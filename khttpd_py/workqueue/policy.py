@@ -128,7 +128,19 @@ CREATE_COOLDOWN = 1.0
 
 @dataclass
 class PwqStats:
-    """The eight per-pwq counters of ``enum pool_workqueue_stats``."""
+    """The eight per-pwq counters of ``enum pool_workqueue_stats``.
+
+    The counters (and ``tools/workqueue/wq_monitor.py``, which reads them) came
+    with Linux 6.5; Debian 12's 6.1 has neither.  They are kept here because
+    they name what the rules do.  ``cpu_intensive`` is ``PWQ_STAT_CPU_INTENSIVE``,
+    which counts violations of ``wq_cpu_intensive_thresh_us`` (10 ms by default):
+    ``wq_worker_tick()`` finds a *concurrency-managed* worker that has hogged
+    its CPU that long in one go, marks it CPU_INTENSIVE and counts one.  Workers
+    of a WQ_CPU_INTENSIVE workqueue are NOT_RUNNING, so the tick returns early
+    for them and such a workqueue counts 0.  That automatic detection is a 6.5
+    behaviour with no 6.1 counterpart, and neither clock here has a tick
+    interrupting a running item, so it is not modelled: ``cpu_intensive`` stays 0.
+    """
 
     started: int = 0
     completed: int = 0
@@ -487,8 +499,9 @@ class WorkerPool:
         work.pending = False  # cleared before the function runs: requeue = one more run
         pwq.stats.started += 1
         if pwq.wq.flags & WQ_CPU_INTENSIVE and not self.legacy:
+            # Not counted in stats.cpu_intensive: the kernel counts only workers that
+            # wq_worker_tick() catches over the threshold (see PwqStats).
             self.worker_set_flags(worker, WORKER_CPU_INTENSIVE)
-            pwq.stats.cpu_intensive += 1
         # Chain execution for NOT_RUNNING workers (unbound, CPU-intensive).
         if not self.legacy and self.need_more_worker():
             self.kick_pool()

@@ -1,5 +1,9 @@
 """Per-workqueue statistics and the ``tools/workqueue/wq_monitor.py`` table.
 
+Both are Linux 6.5+ features: the ``PWQ_STAT_*`` counters and the tool came
+with 6.5, so Debian 12's 6.1, the kernel this project otherwise follows, has
+neither.  The model keeps them because they show what the rules decide.
+
 Each pwq counts the eight ``PWQ_STAT_*`` events (``policy.PwqStats``); a
 workqueue's figures are their sum over its pwqs, as in wq_monitor.  The table
 has the tool's columns and widths::
@@ -11,7 +15,16 @@ has the tool's columns and widths::
 unbound ones (so an unbound row shows RPR in the CMW/RPR column), ``mayday``
 and ``rescued`` only for ``WQ_MEM_RECLAIM`` workqueues; "-" elsewhere.  The
 name column is the last 24 characters, padded on the right exactly as the
-tool's f-string does.  CPU time is the kworkers' thread CPU clock, charged
+tool's f-string does.
+
+``CPUitsv`` is ``PWQ_STAT_CPU_INTENSIVE``: how often ``wq_worker_tick()``
+caught a concurrency-managed worker running one item past
+``wq_cpu_intensive_thresh_us`` (10 ms) and made it CPU_INTENSIVE, a 6.5
+mechanism.  It is *not* the number of items of WQ_CPU_INTENSIVE workqueues
+(their workers are outside concurrency management, so the kernel shows 0 for
+them).  That detection is not modelled, so the column is always 0 here.
+
+CPU time is the kworkers' thread CPU clock, charged
 to the pwq they work for about once a tick (``worker.CPU_TICK``), as the
 kernel charges scheduler ticks.
 
