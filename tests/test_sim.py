@@ -246,6 +246,24 @@ def test_max_active_0_is_default_and_out_of_range_is_clamped(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_unbound_max_active_is_clamped_to_wq_unbound_max_active() -> None:
+    """6.1's wq_clamp_max_active(): an unbound wq's limit is WQ_UNBOUND_MAX_ACTIVE =
+    max(WQ_MAX_ACTIVE, 4 * num_possible_cpus()), a per-CPU wq's WQ_MAX_ACTIVE."""
+    works = ["w0=burn1@u", "w1=burn1@b"]
+    big = simulate(works, wqs=["u:unbound:700", "b:bound:700"], cpus=200)
+    assert big.stats["per_wq"]["u"]["max_active"] == 700
+    assert big.stats["per_wq"]["b"]["max_active"] == 512
+    assert [w for w in big.warnings if "max_active" in w] == [
+        "workqueue: max_active 700 requested for b is out of range, clamping between 1 and 512"]
+    small = simulate(works, wqs=["u:unbound:700", "b:bound:700"], cpus=2)
+    assert small.stats["per_wq"]["u"]["max_active"] == 512
+    assert policy.clamp_max_active(700, "u", flags=policy.WQ_UNBOUND, nr_cpus=200) == (700, None)
+    value, warning = policy.clamp_max_active(900, "u", flags=policy.WQ_UNBOUND, nr_cpus=200)
+    assert value == 800 and warning is not None and "between 1 and 800" in warning
+    assert policy.clamp_max_active(700, "u", flags=policy.WQ_UNBOUND, nr_cpus=128)[0] == 512
+    assert policy.clamp_max_active(700, "b", nr_cpus=200)[0] == 512
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -58,6 +58,7 @@ workqueues (--wq, repeatable):  NAME[:FLAGS[:MAX_ACTIVE]]
   creation), freezable and sysfs (accepted, no effect here)
   MAX_ACTIVE: 0 = default ({policy.WQ_DFL_ACTIVE}); clamped to 1..{policy.WQ_MAX_ACTIVE} \
 with a warning
+  (unbound: 1..max({policy.WQ_MAX_ACTIVE}, 4 x CPUs), as in Linux 6.1)
   e.g.  --wq q0:bound:2 --wq q1:cpu_intensive
 
 models:
@@ -230,8 +231,8 @@ def _build(args: argparse.Namespace) -> tuple[Scenario, list[str]]:
     return scenario, extra
 
 
-def _max_active_text(requested: int, model: str, ordered: bool) -> str:
-    value, _warning = policy.clamp_max_active(requested, "")
+def _max_active_text(requested: int, model: str, ordered: bool, flags: int, cpus: int) -> str:
+    value, _warning = policy.clamp_max_active(requested, "", flags=flags, nr_cpus=cpus)
     if ordered and model == "cmwq":
         return "1 (ordered)"
     if requested == 0:
@@ -254,7 +255,8 @@ def problem_text(scenario: Scenario) -> str:
     lines.append("Workqueues:")
     wname = max(len(w.name) for w in scenario.wqs) if scenario.wqs else 2
     for wq in scenario.wqs:
-        ma = _max_active_text(wq.max_active, scenario.model, wq.ordered)
+        ma = _max_active_text(wq.max_active, scenario.model, wq.ordered, wq.flags,
+                              scenario.cpus)
         lines.append(f"  {wq.name:<{wname}}  flags={wq.flags_text():<14} max_active={ma}")
     lines.append("Work items, queued in this order (ms; cpu = the CPU that queues it):")
     works = scenario.works

@@ -28,7 +28,8 @@ exactly, including the order of simultaneous events):
 * Boot: every cmwq pool starts with one idle kworker, as the kernel's are;
   a legacy workqueue starts with its dedicated thread(s), a WQ_MEM_RECLAIM one
   with its rescuer.  Unbound workqueues live on one NUMA node: their max_active
-  is system-wide, in one pwq.
+  is system-wide, in one pwq (Linux 6.1 keeps one pwq per node; see
+  ``workqueue.work.Workqueue``).
 * ``max_threads`` makes worker creation fail, as when PIDs run out: managers
   cool down ``CREATE_COOLDOWN`` (1 s) and send maydays to rescuers.  If every
   cooling manager has retried in vain with nothing else left to happen, the run
@@ -263,7 +264,9 @@ class Simulator:
             self.wqs[spec.name] = self._alloc_workqueue(spec)
 
     def _alloc_workqueue(self, spec: WqSpec) -> SimWq:
-        max_active, warning = policy.clamp_max_active(spec.max_active, spec.name)
+        max_active, warning = policy.clamp_max_active(
+            spec.max_active, spec.name, flags=spec.flags, nr_cpus=len(self.cpus)
+        )
         if warning:
             self.warnings.append(warning)
         if spec.ordered and self.model == "cmwq":

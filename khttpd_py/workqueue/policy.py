@@ -52,9 +52,22 @@ FLAG_NAMES: dict[str, int] = {
 """Flag names as written on command lines (``--flags unbound,highpri``)."""
 
 WQ_MAX_ACTIVE = 512
-"""Upper clamp for max_active (Linux <= 6.12, as in Debian 12's 6.1; 2048 since 6.13)."""
+"""Upper clamp for a per-CPU wq's max_active (Linux <= 6.12, as in Debian 12's 6.1;
+2048 since 6.13)."""
 WQ_DFL_ACTIVE = WQ_MAX_ACTIVE // 2
 """What max_active 0 means: 256 here (1024 since Linux 6.13)."""
+WQ_MAX_UNBOUND_PER_CPU = 4
+"""6.1's ``WQ_UNBOUND_MAX_ACTIVE`` allows 4 active items per possible CPU (see below)."""
+
+
+def wq_unbound_max_active(nr_cpus: int) -> int:
+    """``WQ_UNBOUND_MAX_ACTIVE`` of Linux 6.1: ``max(WQ_MAX_ACTIVE, 4 * num_possible_cpus())``.
+
+    An unbound workqueue is not per CPU, so 6.1 scales its limit with the
+    machine; the two differ only above 128 CPUs.  (From 6.9 on the limit is
+    ``WQ_MAX_ACTIVE`` again, with max_active shared system-wide.)
+    """
+    return max(WQ_MAX_ACTIVE, nr_cpus * WQ_MAX_UNBOUND_PER_CPU)
 
 
 def parse_flags(spec: str | Iterable[str]) -> int:
@@ -92,19 +105,26 @@ def flag_names(flags: int) -> str:
     return ",".join(names) or "bound"
 
 
-def clamp_max_active(max_active: int, name: str) -> tuple[int, str | None]:
-    """``wq_clamp_max_active()``: 0 means the default; out of range is clamped.
+def clamp_max_active(
+    max_active: int, name: str, *, flags: int = 0, nr_cpus: int = 1
+) -> tuple[int, str | None]:
+    """``alloc_workqueue()``'s ``max_active ?: WQ_DFL_ACTIVE``, then ``wq_clamp_max_active()``.
 
-    Returns the value to use and the warning the kernel would ``pr_warn`` (or
-    None), so each caller decides where warnings go.
+    0 means the default; out-of-range values are clamped to 1 and the limit,
+    which in 6.1 is ``WQ_MAX_ACTIVE`` for a per-CPU workqueue and
+    ``WQ_UNBOUND_MAX_ACTIVE`` (:func:`wq_unbound_max_active` of ``nr_cpus``,
+    the possible CPUs) for a ``WQ_UNBOUND`` one.  Returns the value to use and
+    the warning the kernel would ``pr_warn`` (or None), so each caller decides
+    where warnings go.
     """
     if max_active == 0:
         return WQ_DFL_ACTIVE, None
-    if max_active < 1 or max_active > WQ_MAX_ACTIVE:
-        clamped = min(max(max_active, 1), WQ_MAX_ACTIVE)
+    lim = wq_unbound_max_active(nr_cpus) if flags & WQ_UNBOUND else WQ_MAX_ACTIVE
+    if max_active < 1 or max_active > lim:
+        clamped = min(max(max_active, 1), lim)
         return clamped, (
             f"workqueue: max_active {max_active} requested for {name} is out of range, "
-            f"clamping between 1 and {WQ_MAX_ACTIVE}"
+            f"clamping between 1 and {lim}"
         )
     return max_active, None
 

@@ -77,8 +77,21 @@ class Workqueue:
 
     ``cpu_pwqs[cpu]`` are the per-CPU pwqs of a bound workqueue (each with the
     full ``max_active``: the limit is per CPU); ``dfl_pwq`` is the single pwq
-    of an unbound, ordered or legacy single-thread workqueue (its ``max_active``
-    is system-wide, as in Linux 6.9+).
+    of an unbound, ordered or legacy single-thread workqueue.
+
+    What the model does with an unbound workqueue: one pwq for the whole
+    machine, so at most ``max_active`` of its items are active at once, all
+    CPUs together.  That is Linux 6.1 on a machine with one NUMA node, and
+    what the kernel does where it differs:
+
+    * 6.1 (Debian 12) keeps one pwq per NUMA node (``numa_pwq_tbl``), each
+      with the full ``max_active``: with N nodes up to N x max_active items
+      are active.  The limit itself is clamped to
+      ``max(512, 4 * num_possible_cpus())`` (``policy.wq_unbound_max_active``).
+    * 6.6 to 6.8 give unbound workqueues per-CPU pwqs (commit 636b927eba5b),
+      which multiplies the effective limit by the number of CPUs.
+    * 6.9+ enforce ``max_active`` system-wide again (commit 5797b1c18919),
+      split between nodes in proportion to their online CPUs.
 
     Flushing uses colours like the kernel: each queueing takes the current
     ``work_color`` and counts in ``_in_flight[color]`` until its run ends (or
