@@ -16,7 +16,11 @@ exactly, including the order of simultaneous events):
   finished, just created, or its creation cool-down ended), 4 the idle-worker
   reaping timer.  Within a class, first scheduled runs first.
 * Each CPU burns at most one item at a time, without preemption; waiting burns
-  form a FIFO run queue, highpri (nice -20) ones ahead of normal ones.  Bound
+  form a FIFO run queue, highpri (nice -20) ones ahead of normal ones.  That
+  is strict priority, a simplification: CFS (6.1) shares the CPU by weight,
+  88761 for nice -20 against 1024 for nice 0 (about 87:1), so a normal
+  kworker still gets about 1% of a CPU that highpri ones keep busy, and a
+  waking highpri kworker may preempt a running normal one.  Bound
   items burn on their pool's CPU; unbound items (and legacy ST threads) burn on
   their queueing CPU if idle, else the lowest-numbered idle CPU, else wait in a
   shared FIFO that every CPU serves.
@@ -67,6 +71,8 @@ COOLED = object()
 """Value of a CONTINUE event that ends a manager's cool-down (sent as None)."""
 
 HIGHPRI_PRIO = 0
+"""Run-queue rank of highpri-pool burns: always ahead of normal ones (strict priority,
+where CFS would weigh nice -20 against nice 0 about 87:1; see the module docstring)."""
 NORMAL_PRIO = 1
 
 DEFAULT_IDLE_TIMEOUT_MS = policy.IDLE_WORKER_TIMEOUT * 1000
