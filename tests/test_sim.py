@@ -403,16 +403,23 @@ def test_pid_budget_cli(capsys: pytest.CaptureFixture[str]) -> None:
 
 # --- cross-check: the simulator adds no rules of its own -----------------------------------
 class RecordingDriver:
-    """A bare PoolDriver: records wake-ups, never advances time."""
+    """A bare PoolDriver: records wake-ups and mayday timers, never advances time."""
 
     def __init__(self) -> None:
         self.woken: list[policy.Worker] = []
+        self.timers: list[float | None] = []
 
     def now(self) -> float:
         return 0.0
 
     def wake_worker(self, worker: policy.Worker) -> None:
         self.woken.append(worker)
+
+    def mod_mayday_timer(self, pool: policy.WorkerPool, seconds: float) -> None:
+        self.timers.append(seconds)
+
+    def del_mayday_timer(self, pool: policy.WorkerPool) -> None:
+        self.timers.append(None)
 
 
 class Item(policy.WorkItem):
@@ -507,10 +514,12 @@ def test_a_pool_that_can_never_get_a_worker_stalls_instead_of_looping() -> None:
 
 
 def test_mem_reclaim_rescuer_guarantees_progress() -> None:
-    """WQ_MEM_RECLAIM: when no kworker can be created, the manager sends a mayday and the
-    wq's rescuer runs the items itself -- one at a time, outside concurrency management."""
+    """WQ_MEM_RECLAIM: when no kworker can be created, the pool's mayday timer calls the
+    wq's rescuer, which runs the items itself -- one at a time, outside concurrency
+    management: timeline A, 10 ms (MAYDAY_INITIAL_TIMEOUT) late."""
     r = simulate("doc-b", flags="mem_reclaim", max_threads=3)  # 2 pools' workers + rescuer
-    assert [(e.t, e.work, e.event) for e in r.events] == DOC_EVENTS["doc-a"]
+    assert [(e.t, e.work, e.event) for e in r.events] == [
+        (t + 10, w, e) for t, w, e in DOC_EVENTS["doc-a"]]
     assert {e.worker for e in r.events} == {"kworker/R-q0"}
     assert r.stats["maydays"] == 1 and r.stats["rescued"] == 3
     assert r.stats["stalled_at_ms"] is None and r.stats["threads_at_boot"] == 3
@@ -523,8 +532,26 @@ def test_rescuer_takes_items_activated_while_it_worked_back_to_back() -> None:
     does, the rescuer puts the pwq back on its mayday list and runs w2 right after w1,
     instead of leaving it for the manager's next failed creation a second later."""
     r = simulate("doc-c", flags="mem_reclaim", max_threads=3)
-    assert r.start_time("w2") == 35 and r.worker_of("w2") == "kworker/R-q0"
+    assert r.start_time("w0") == 10  # the first mayday
+    assert r.start_time("w2") == 45 and r.worker_of("w2") == "kworker/R-q0"
     assert r.stats["rescued"] == 3 and r.stats["maydays"] == 1
+
+
+def test_maydays_come_from_the_pools_timer_10_ms_then_every_100_ms() -> None:
+    """maybe_create_worker() arms the mayday timer for MAYDAY_INITIAL_TIMEOUT (10 ms) before
+    trying, and pool_mayday_timeout() re-arms it every MAYDAY_INTERVAL (100 ms): a failed
+    creation does not call the rescuer at once, and work queued after the rescuer is done
+    waits for the next tick of the timer (the manager cools down for 1 s meanwhile)."""
+    r = simulate(["w=burn1,sleep5:n=2", "late=burn1:at=50"], flags="mem_reclaim",
+                 max_threads=3)
+    assert r.start_time("w0") == 10 and r.worker_of("w0") == "kworker/R-q0"
+    assert r.start_time("w1") == 16
+    assert r.start_time("late") == 110 and r.worker_of("late") == "kworker/R-q0"
+    assert r.stats["maydays"] == 2 and r.stats["rescued"] == 3
+    assert r.stats["failed_creates"] == 1  # no retry before the 1 s cool-down ends
+    # A creation that succeeds deletes the timer before it fires: no mayday at all.
+    plenty = simulate(["w=burn1,sleep5:n=2", "late=burn1:at=50"], flags="mem_reclaim")
+    assert plenty.stats["maydays"] == 0 and plenty.start_time("w0") == 0
 
 
 def test_idle_workers_are_reaped_after_300_s() -> None:

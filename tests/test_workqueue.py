@@ -654,6 +654,22 @@ def test_rescuer_runs_mem_reclaim_items_when_creation_fails(system: WorkqueueSys
     assert plain.stats().mayday == 0
 
 
+def test_rescuer_is_called_by_the_mayday_timer_not_at_once(system: WorkqueueSystem) -> None:
+    """maybe_create_worker() calls for help only after MAYDAY_INITIAL_TIMEOUT (10 ms) without
+    progress: a failed creation alone does not wake the rescuer."""
+    wq = system.alloc_workqueue("reclaim", WQ_MEM_RECLAIM, 0)
+    system.fail_worker_creation = True
+    item = Item("x")
+    queued = time.monotonic()
+    queue_work(wq, item)
+    assert started(item)
+    waited = time.monotonic() - queued
+    assert item.threads == ["kworker/R-recla"]
+    assert waited >= 0.010, f"rescued after {waited * 1000:.1f} ms, not MAYDAY_INITIAL_TIMEOUT"
+    assert wq.stats().mayday == 1
+    system.fail_worker_creation = False
+
+
 def _requeue_while_on_the_rescuer(system: WorkqueueSystem) -> tuple[Workqueue, Item]:
     """An item running on the rescuer (creation failed), then queued again.
 

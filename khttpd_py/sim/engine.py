@@ -14,7 +14,8 @@ exactly, including the order of simultaneous events):
   0 a CPU burn phase completes, 1 a sleep phase ends (wake-up), 2 an item is
   queued, 3 a worker continues its loop (woken by ``kick_pool``, its item
   finished, just created, or its creation cool-down ended), 4 the idle-worker
-  reaping timer.  Within a class, first scheduled runs first.
+  reaping timer, 5 a pool's mayday timer.  Within a class, first scheduled
+  runs first.
 * Each CPU burns at most one item at a time, without preemption; waiting burns
   form a FIFO run queue, highpri (nice -20) ones ahead of normal ones.  That
   is strict priority, a simplification: CFS (6.1) shares the CPU by weight,
@@ -35,7 +36,10 @@ exactly, including the order of simultaneous events):
   is system-wide, in one pwq (Linux 6.1 keeps one pwq per node; see
   ``workqueue.work.Workqueue``).
 * ``max_threads`` makes worker creation fail, as when PIDs run out: managers
-  cool down ``CREATE_COOLDOWN`` (1 s) and send maydays to rescuers.  If every
+  cool down ``CREATE_COOLDOWN`` (1 s) between attempts.  The mayday timer a
+  manager arms before creating fires ``MAYDAY_INITIAL_TIMEOUT`` (10 ms) later
+  and then every ``MAYDAY_INTERVAL`` (100 ms) until the manager is done; each
+  time the pool still needs a worker it sends maydays to rescuers.  If every
   cooling manager has retried in vain with nothing else left to happen, the run
   stops with a warning instead of retrying forever.
 """
@@ -59,6 +63,7 @@ WAKE = 1
 QUEUE = 2
 CONTINUE = 3
 REAP = 4
+MAYDAY_TIMER = 5
 
 # States of a simulated kworker task.
 IDLE = 0      # parked at policy's IDLE yield: wake_worker() makes it continue
@@ -165,7 +170,7 @@ class SimWq:
 class Simulator:
     """One run of a :class:`Scenario`.
 
-    Implements ``policy.PoolDriver``: ``now()`` and ``wake_worker()``.
+    Implements ``policy.PoolDriver``: ``now()``, ``wake_worker()`` and the mayday timer.
     """
 
     def __init__(
@@ -183,7 +188,9 @@ class Simulator:
         self.clock = 0  # microseconds
         self.seq = 0
         self.heap: list[tuple[int, int, int, Any, Any]] = []
-        self.live = 0  # heap events other than cool-down ends: what can still make progress
+        # Heap events other than cool-down ends and mayday timers: what can still make
+        # progress on its own.
+        self.live = 0
         self.cooling: set[Task] = set()  # managers waiting out CREATE_COOLDOWN
         self.stuck: set[Task] = set()  # ... of which retried in vain with nothing else going on
         self.stalled_at: int | None = None
@@ -227,10 +234,20 @@ class Simulator:
             task.state = READY
             self._push(self.clock, CONTINUE, task, None)
 
+    def mod_mayday_timer(self, pool: policy.WorkerPool, seconds: float) -> None:
+        """Arm ``pool``'s mayday timer; the event's sequence number is the handle, so an
+        event whose handle is no longer ``pool.mayday_timer`` was deleted or replaced."""
+        self._push(self.clock + round(seconds * 1000 * US_PER_MS), MAYDAY_TIMER, pool, None)
+        pool.mayday_timer = self.seq
+
+    def del_mayday_timer(self, pool: policy.WorkerPool) -> None:
+        """Disarm ``pool``'s mayday timer (its pending event is then ignored)."""
+        pool.mayday_timer = None
+
     # --- set-up -------------------------------------------------------------------------------
     def _push(self, t: int, cls: int, obj: Any, value: Any) -> None:
         self.seq += 1
-        if value is not COOLED:
+        if value is not COOLED and cls != MAYDAY_TIMER:
             self.live += 1
         heapq.heappush(self.heap, (t, cls, self.seq, obj, value))
 
@@ -405,15 +422,21 @@ class Simulator:
             QUEUE: self._on_queue,
             CONTINUE: self._on_continue,
             REAP: self._on_reap,
+            MAYDAY_TIMER: self._on_mayday_timer,
         }
         heap = self.heap
         total = len(self.works)
         pop = heapq.heappop
         cooling, stuck = self.cooling, self.stuck
         while heap:
-            t, cls, _seq, obj, value = pop(heap)
+            t, cls, seq, obj, value = pop(heap)
             cooled = value is COOLED
-            if cooled:
+            if cls == MAYDAY_TIMER:
+                # Not "live": a timer re-arms itself for as long as a manager cools down.
+                # What it sends (a rescuer's wake-up) is live and ends a stall watch.
+                if obj.mayday_timer != seq or self.finished == total:
+                    continue  # deleted or replaced; or every item is done
+            elif cooled:
                 if self.finished == total:
                     continue  # every item is done: the manager's retry changes nothing
                 cooling.discard(obj)
@@ -630,6 +653,11 @@ class Simulator:
         elif not cpu.in_idle_heap:
             cpu.in_idle_heap = True
             heapq.heappush(self.idle_cpus, cpu.id)
+
+    def _on_mayday_timer(self, pool: policy.WorkerPool, _value: Any) -> None:
+        """``pool_mayday_timeout()``: maydays if the pool still needs a worker; re-arm."""
+        pool.mayday_timer = None
+        pool.pool_mayday_timeout()
 
     # --- idle reaping ------------------------------------------------------------------------
     def _arm_reap(self, info: PoolInfo) -> None:

@@ -143,7 +143,13 @@ IDLE_WORKER_TIMEOUT = 300.0
 MAX_IDLE_WORKERS_RATIO = 4
 """1/4 of busy workers may stay idle (``too_many_workers``)."""
 CREATE_COOLDOWN = 1.0
-"""Seconds the manager waits after a failed worker creation."""
+"""Seconds the manager waits after a failed worker creation (``HZ``)."""
+MAYDAY_INITIAL_TIMEOUT = 0.010
+"""Seconds a manager may try to create a worker before the pool calls for help: the
+kernel's ``HZ / 100`` jiffies, "call for help after 10ms (min two ticks)".  (With
+Debian's HZ=250 that rounds down to 2 jiffies, 8 ms.)"""
+MAYDAY_INTERVAL = 0.100
+"""Seconds between further maydays while creation still makes no progress (``HZ / 10``)."""
 
 
 @dataclass
@@ -247,13 +253,22 @@ class Worker:
 
 
 class PoolDriver(Protocol):
-    """What a clock must provide to the rules: waking a worker and reading time."""
+    """What a clock must provide to the rules: waking a worker, reading time, and
+    the pool's mayday timer."""
 
     def wake_worker(self, worker: Worker) -> None:
         """``wake_up_process(worker->task)``: make a sleeping (idle) worker run its loop."""
 
     def now(self) -> float:
         """The driver's clock, in seconds (threads) or milliseconds (simulator)."""
+
+    def mod_mayday_timer(self, pool: WorkerPool, seconds: float) -> None:
+        """``mod_timer(&pool->mayday_timer, ...)``: (re)arm the timer to call
+        ``pool.pool_mayday_timeout()`` after ``seconds``, replacing any armed one.
+        The driver keeps its handle in ``pool.mayday_timer``."""
+
+    def del_mayday_timer(self, pool: WorkerPool) -> None:
+        """``del_timer_sync(&pool->mayday_timer)``: the timer will not fire."""
 
 
 # Actions yielded by WorkerPool.worker_thread; the driver performs them.
@@ -294,6 +309,7 @@ class WorkerPool:
     destroyed: bool = False
     on_mayday: Callable[[PoolWorkqueue], None] | None = None
     rescuers: list[Worker] = field(default_factory=list)  # rescuers attached right now
+    mayday_timer: Any = None  # the driver's handle of the armed mayday timer, or None
 
     @property
     def name(self) -> str:
@@ -594,30 +610,51 @@ class WorkerPool:
             self.process_one_work_end(worker, work, pwq, float(cpu_time or 0.0))
 
     def manage_workers(self) -> Generator[Action, Any, bool]:
-        """``manage_workers()``: at most one manager per pool creates a worker.
+        """``manage_workers()`` + ``maybe_create_worker()``: at most one manager per pool
+        creates a worker.
 
-        Returns True if this worker acted as manager (the caller rechecks).  When
-        creation fails, every MEM_RECLAIM pwq with work on this pool is sent a
-        mayday once, and the manager waits ``CREATE_COOLDOWN`` before retrying.
-        (The kernel waits MAYDAY_INITIAL_TIMEOUT, 10 ms, before the first mayday;
-        a failed creation here is immediate, so the mayday is too.)
+        Returns True if this worker acted as manager (the caller rechecks).  As
+        in the kernel, the manager arms the pool's mayday timer for
+        ``MAYDAY_INITIAL_TIMEOUT`` before it tries, whether creation then fails or
+        is merely slow, and deletes it when done; a failed creation is retried
+        after ``CREATE_COOLDOWN``.  The timer (``pool_mayday_timeout``) is what
+        sends maydays, never the failure itself.
         """
         if self.manager_active:
             return False
         self.manager_active = True
         try:
-            while self.need_to_create_worker() and not self.destroyed:
-                new_worker = yield (CREATE,)
-                if new_worker is not None:
-                    break
-                self.send_maydays()
-                yield (COOLDOWN, CREATE_COOLDOWN)
+            while self.need_to_create_worker() and not self.destroyed:  # restart:
+                # "if we don't make progress in MAYDAY_INITIAL_TIMEOUT, call for help"
+                self.driver.mod_mayday_timer(self, MAYDAY_INITIAL_TIMEOUT)
+                try:
+                    while True:
+                        new_worker = yield (CREATE,)
+                        if new_worker is not None or not self.need_to_create_worker():
+                            break
+                        yield (COOLDOWN, CREATE_COOLDOWN)
+                        if not self.need_to_create_worker() or self.destroyed:
+                            break
+                finally:
+                    self.driver.del_mayday_timer(self)
         finally:
             self.manager_active = False
         return True
 
+    def pool_mayday_timeout(self) -> list[PoolWorkqueue]:
+        """``pool_mayday_timeout()``: the mayday timer fired while a manager was creating.
+
+        If the pool still needs a worker, every MEM_RECLAIM pwq with work on the
+        worklist gets a mayday (once each), then the timer is re-armed for
+        ``MAYDAY_INTERVAL``.  Returns the pwqs sent a mayday.
+        """
+        sent = self.send_maydays() if self.need_to_create_worker() else []
+        self.driver.mod_mayday_timer(self, MAYDAY_INTERVAL)
+        return sent
+
     def send_maydays(self) -> list[PoolWorkqueue]:
-        """Queue each MEM_RECLAIM pwq with waiting work on its rescuer (once each)."""
+        """``send_mayday()`` for each work on the worklist: queue each MEM_RECLAIM pwq
+        with waiting work on its rescuer (once: not while it is still queued)."""
         sent: list[PoolWorkqueue] = []
         for _work, pwq in self.worklist:
             if pwq.wq.flags & WQ_MEM_RECLAIM and not pwq.mayday_queued:

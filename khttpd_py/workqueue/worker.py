@@ -12,7 +12,8 @@ IDLE       wait on the worker's own gate (``Task``) until ``wake_worker``;
            while waiting, each idle timeout runs ``pool.reap_idle_workers()``
 CREATE     start a new kworker thread (lock released meanwhile) and send
            the new ``Worker``, or None when the thread cannot be started
-COOLDOWN   wait the cooldown after a failed creation (wakeable)
+COOLDOWN   wait the cooldown after a failed creation (wakeable), firing the
+           pool's mayday timer when it falls due meanwhile (see below)
 DIE        leave the loop; the thread ends
 ========== ===============================================================
 
@@ -23,6 +24,15 @@ wakeup can slip between "I am idle" and "I sleep".  No polling and no sleeps
 anywhere.
 
 The rescuer (``WQ_MEM_RECLAIM``) is driven the same way by ``pool.rescue``.
+
+The pool's mayday timer is a deadline in ``pool.mayday_timer`` (monotonic
+seconds), armed and deleted by the manager (``policy.manage_workers``).  No
+timer thread runs it: a mayday matters when threads cannot be created, which
+is exactly when a timer thread could not start either.  The manager fires it
+from its own cool-down wait instead, at ``MAYDAY_INITIAL_TIMEOUT`` and then
+every ``MAYDAY_INTERVAL``.  Unlike the kernel's timer it cannot fire while
+the manager is still inside ``Thread.start()``, so a creation that is merely
+slow sends no mayday here.
 
 CPU time (wq_monitor's ``CPUtime``) is charged the way the kernel does it,
 not per item: ``wq_worker_tick()`` adds one tick to the ``current_pwq`` of the
@@ -192,6 +202,14 @@ class WorkerDriver:
         """The clock the rules read (idle times): monotonic seconds."""
         return time.monotonic()
 
+    def mod_mayday_timer(self, pool: WorkerPool, seconds: float) -> None:
+        """Arm ``pool``'s mayday timer: a deadline the cooling manager watches."""
+        pool.mayday_timer = time.monotonic() + seconds
+
+    def del_mayday_timer(self, pool: WorkerPool) -> None:
+        """Disarm ``pool``'s mayday timer."""
+        pool.mayday_timer = None
+
     # --- worker creation ----------------------------------------------------------------
     def _spawn_worker(self, pool: WorkerPool) -> Worker | None:
         """``create_worker()``: start a kworker thread for ``pool``.  Lock held on entry
@@ -333,14 +351,28 @@ class WorkerDriver:
             timeout = pool.idle_timeout
 
     def _cooldown(self, worker: Worker, seconds: float) -> None:
-        """Wait after a failed creation; a wakeup (pool destroyed) cuts it short."""
-        if worker.pool.destroyed or worker.flags & WORKER_DIE:
+        """Wait after a failed creation; a wakeup (pool destroyed) cuts it short.
+
+        Meanwhile this manager runs the pool's mayday timer: whenever its
+        deadline passes, ``pool_mayday_timeout()`` sends the maydays and re-arms it.
+        """
+        pool = worker.pool
+        if pool.destroyed or worker.flags & WORKER_DIE:
             return  # the creation failed because the pool is going away: nothing to wait for
         task: Task = worker.task
         task.woken = False
         if self.create_cooldown is not None:
             seconds = self.create_cooldown
-        task.sleep(seconds)
+        end = time.monotonic() + seconds
+        while not task.woken:
+            now = time.monotonic()
+            due = pool.mayday_timer
+            if due is not None and due <= now:
+                pool.pool_mayday_timeout()
+                continue
+            if now >= end:
+                return
+            task.sleep((end if due is None else min(end, due)) - now)
 
     # --- the rescuer ------------------------------------------------------------------
     def _on_mayday(self, pwq: PoolWorkqueue) -> None:
