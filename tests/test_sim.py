@@ -213,6 +213,23 @@ def test_highpri_items_do_not_wait_for_normal_concurrency() -> None:
     assert normal.start_time("h0") == 20
 
 
+def test_a_woken_worker_counts_in_nr_running_only_once_it_runs() -> None:
+    """Since 5.1 (commit 6d25be5782e4) wq_worker_running() runs as the woken kworker
+    returns from schedule(), not at wake-up.  w0 wakes at 7 but w1 burns until 15 (no
+    preemption): only w1's worker counts, so after w1 it keeps working (keep_working:
+    nr_running <= 1) and starts w2 on the CPU it still holds; w0 burns from 16 to 21.
+    Counting w0 at its wake-up made nr_running 2 at 15, idled w1's worker and left w2 to
+    w0's worker at 20."""
+    r = simulate(["w0=burn5,sleep2,burn5", "w1=burn10", "w2=burn1"])
+    assert [(e.t, e.work, e.event) for e in r.events] == [
+        (0, "w0", "start"), (5, "w0", "sleep"), (5, "w1", "start"), (7, "w0", "wake"),
+        (15, "w1", "finish"), (15, "w2", "start"), (16, "w2", "finish"), (21, "w0", "finish"),
+    ]
+    assert r.worker_of("w2") == r.worker_of("w1") != r.worker_of("w0")
+    waits = [(s.start, s.end) for s in r.segments if s.work == "w0" and s.kind == "wait"]
+    assert waits == [(7, 16)]  # runnable, not running: it waited for the CPU
+
+
 def test_cpu_intensive_start_is_still_regulated() -> None:
     """Invariant 6: CPU-intensive items leave nr_running, but start only when CM lets them."""
     r = simulate(["w0=burn10@q0", "c1=burn5@q1", "c2=burn5@q1"], wqs=["q0", "q1:cpu_intensive"])

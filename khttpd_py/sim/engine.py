@@ -27,9 +27,21 @@ exactly, including the order of simultaneous events):
   shared FIFO that every CPU serves.
 * Worker loop steps, worker creation and queueing take no time.  A work item's
   "start" is reported when its worker begins it; "sleep" when a sleep phase
-  begins (``wq_worker_sleeping``); "wake" when it ends (``wq_worker_running``);
-  "finish" when its last phase ends.  A finish right after a sleep needs no
-  CPU (the doc's "wakes up and finishes").
+  begins (``wq_worker_sleeping``); "wake" when it ends; "finish" when its last
+  phase ends.  A finish right after a sleep needs no CPU (the doc's "wakes up
+  and finishes").
+* A woken worker counts in nr_running again only when it runs: since Linux 5.1
+  (commit 6d25be5782e4) ``wq_worker_running`` is called as the task returns
+  from ``schedule()``, not at wake-up.  So a wake followed by a burn calls it
+  when that burn gets the CPU, possibly after waiting in the run queue; a
+  wake followed by a finish or another sleep, which needs no CPU here, calls
+  it at the wake.
+* A kworker whose item finishes keeps its CPU while it runs its loop (FIFO,
+  no preemption): if that loop starts another item, the item's first burn
+  runs there at once, ahead of burns of its own priority waiting in the run
+  queue.  The CPU is handed on when the kworker sleeps, goes idle, cools
+  down or exits, or at once if a higher-priority (highpri) burn waits for it:
+  the ``cond_resched()`` ending ``process_one_work()`` yields to that one.
 * Boot: every cmwq pool starts with one idle kworker, as the kernel's are;
   a legacy workqueue starts with its dedicated thread(s), a WQ_MEM_RECLAIM one
   with its rescuer.  Unbound workqueues live on one NUMA node: their max_active
@@ -111,7 +123,7 @@ class Task:
     pool's ``rescue()`` generator, one mayday after another.
     """
 
-    __slots__ = ("worker", "pool", "gen", "name", "state", "info", "rescues")
+    __slots__ = ("worker", "pool", "gen", "name", "state", "info", "rescues", "cpu")
 
     def __init__(
         self,
@@ -129,16 +141,22 @@ class Task:
         self.state = READY if rescues is None else IDLE
         self.info = info
         self.rescues = rescues
+        self.cpu: Cpu | None = None  # the CPU it keeps while running its loop (see Cpu)
 
 
 class Cpu:
-    """One CPU: what it burns now, its run queue of waiting burns, its busy time."""
+    """One CPU: what it burns now, its run queue of waiting burns, its busy time.
 
-    __slots__ = ("id", "current", "runq", "busy", "in_idle_heap")
+    ``holder`` is the kworker that just finished an item here and is running
+    its loop on this CPU: the CPU is not free until it sleeps, idles or exits.
+    """
+
+    __slots__ = ("id", "current", "holder", "runq", "busy", "in_idle_heap")
 
     def __init__(self, cpu_id: int) -> None:
         self.id = cpu_id
         self.current: SimWork | None = None
+        self.holder: Task | None = None
         self.runq: list[tuple[int, int, SimWork]] = []
         self.busy = 0
         self.in_idle_heap = True
@@ -372,6 +390,7 @@ class Simulator:
             value = None
             if not wq.maydays:
                 task.state = IDLE
+                self._release_cpu(task)
                 return
             pwq = wq.maydays.popleft()
             task.worker.pool = task.pool = pwq.pool  # the rescuer attaches to that pool
@@ -499,6 +518,7 @@ class Simulator:
                 action = gen.send(value)
             except StopIteration:
                 task.state = DEAD
+                self._release_cpu(task)
                 return
             kind = action[0]
             if kind == policy.RUN:
@@ -510,6 +530,8 @@ class Simulator:
             if kind == policy.CREATE:
                 value = self._create(info)
                 continue
+            # Every other action puts the kworker to sleep: its CPU goes to the next burn.
+            self._release_cpu(task)
             if kind == policy.IDLE:
                 task.state = IDLE
                 self._arm_reap(info)
@@ -576,26 +598,44 @@ class Simulator:
         else:
             self._emit(work, "sleep")
             task.pool.wq_worker_sleeping(task.worker)
+            self._release_cpu(task)
             self._push(self.clock + duration, WAKE, work, None)
 
     def _on_wake(self, work: SimWork, _value: Any) -> None:
+        """A sleep phase ends: the worker is runnable.  It counts in nr_running again
+        (``wq_worker_running``) once it runs: at its next burn's start (``_burn``), or
+        now if what follows needs no CPU here (a finish or another sleep)."""
         task = work.task
         assert task is not None
         self.segments.append(
             (work.name, work.worker_name, "sleep", work.phase_began, self.clock, None)
         )
-        task.pool.wq_worker_running(task.worker)
-        self._emit(work, "wake")
         work.index += 1
+        if work.index == len(work.phases) or work.phases[work.index][0] != BURN:
+            task.pool.wq_worker_running(task.worker)
+        self._emit(work, "wake")
         self._advance(work)
 
     # --- CPUs ------------------------------------------------------------------------------------
     def _request_cpu(self, work: SimWork) -> None:
+        task = work.task
+        assert task is not None
+        held = task.cpu
+        if held is not None:
+            if ((work.bound_cpu is None or work.bound_cpu == held.id)
+                    and not self._higher_prio_waits(held, work.prio)):
+                # Its kworker is still on this CPU (it just finished an item there): no
+                # preemption, so it goes on burning, ahead of the run queue.
+                task.cpu = held.holder = None
+                self._burn(held, work)
+                return
+            # A rescuer moving to another CPU's pool, or cond_resched() yielding.
+            self._release_cpu(task)
         self.seq += 1
         entry = (work.prio, self.seq, work)
         if work.bound_cpu is not None:
             cpu = self.cpus[work.bound_cpu]
-            if cpu.current is None:
+            if cpu.current is None and cpu.holder is None:
                 self._burn(cpu, work)
             else:
                 heapq.heappush(cpu.runq, entry)
@@ -608,17 +648,32 @@ class Simulator:
 
     def _idle_cpu(self, preferred: int) -> Cpu | None:
         """The preferred CPU if idle, else the lowest-numbered idle one, else None."""
-        if preferred < len(self.cpus) and self.cpus[preferred].current is None:
-            return self.cpus[preferred]
+        if preferred < len(self.cpus):
+            cpu = self.cpus[preferred]
+            if cpu.current is None and cpu.holder is None:
+                return cpu
         idle = self.idle_cpus
         while idle:
             cpu = self.cpus[heapq.heappop(idle)]
             cpu.in_idle_heap = False
-            if cpu.current is None:
+            if cpu.current is None and cpu.holder is None:
                 return cpu
         return None
 
+    def _release_cpu(self, task: Task) -> None:
+        """The kworker stops running (sleeps, idles, exits): its CPU takes the next burn."""
+        cpu = task.cpu
+        if cpu is None:
+            return
+        task.cpu = cpu.holder = None
+        if cpu.current is None:
+            self._dispatch(cpu)
+
     def _burn(self, cpu: Cpu, work: SimWork) -> None:
+        task = work.task
+        if task is not None and task.worker.sleeping:
+            # Back from schedule() at last: the worker counts in nr_running again.
+            task.pool.wq_worker_running(task.worker)
         cpu.current = work
         if self.clock > work.phase_began:
             self.segments.append(
@@ -640,8 +695,19 @@ class Simulator:
         )
         work.index += 1
         self._advance(work)
-        if cpu.current is None:
+        if (work.index == len(work.phases) and cpu.current is None
+                and not self._higher_prio_waits(cpu, work.prio)):
+            # Finished: its kworker goes on with its loop on this CPU, unpreempted.
+            task = work.task
+            assert task is not None
+            task.cpu, cpu.holder = cpu, task
+        if cpu.current is None and cpu.holder is None:
             self._dispatch(cpu)
+
+    def _higher_prio_waits(self, cpu: Cpu, prio: int) -> bool:
+        """A burn that outranks ``prio`` waits for ``cpu`` (cond_resched() would yield)."""
+        own, shared = cpu.runq, self.shared_runq
+        return bool(own and own[0][0] < prio) or bool(shared and shared[0][0] < prio)
 
     def _dispatch(self, cpu: Cpu) -> None:
         """A CPU fell idle: run the earliest waiting burn, its own queue or the shared one."""
