@@ -215,19 +215,31 @@ def test_highpri_items_do_not_wait_for_normal_concurrency() -> None:
 
 def test_a_woken_worker_counts_in_nr_running_only_once_it_runs() -> None:
     """Since 5.1 (commit 6d25be5782e4) wq_worker_running() runs as the woken kworker
-    returns from schedule(), not at wake-up.  w0 wakes at 7 but w1 burns until 15 (no
-    preemption): only w1's worker counts, so after w1 it keeps working (keep_working:
-    nr_running <= 1) and starts w2 on the CPU it still holds; w0 burns from 16 to 21.
-    Counting w0 at its wake-up made nr_running 2 at 15, idled w1's worker and left w2 to
-    w0's worker at 20."""
-    r = simulate(["w0=burn5,sleep2,burn5", "w1=burn10", "w2=burn1"])
+    returns from schedule(), not at wake-up.  w0 wakes at 7 while a highpri item holds
+    the CPU until 15: w0's worker is runnable but not running, so the normal pool's
+    nr_running stays 0, and w2, queued at 10, gets a worker of its own at once
+    (need_more_worker).  Counting w0's worker at its wake-up left w2 on the worklist
+    until w0's worker took it at 20."""
+    r = simulate(["w0=burn5,sleep2,burn5@q0", "h=burn10@h:at=5", "w2=burn1@q0:at=10"],
+                 wqs=["q0", "h:highpri"])
     assert [(e.t, e.work, e.event) for e in r.events] == [
-        (0, "w0", "start"), (5, "w0", "sleep"), (5, "w1", "start"), (7, "w0", "wake"),
-        (15, "w1", "finish"), (15, "w2", "start"), (16, "w2", "finish"), (21, "w0", "finish"),
+        (0, "w0", "start"), (5, "w0", "sleep"), (5, "h", "start"), (7, "w0", "wake"),
+        (10, "w2", "start"), (15, "h", "finish"), (20, "w0", "finish"), (21, "w2", "finish"),
     ]
-    assert r.worker_of("w2") == r.worker_of("w1") != r.worker_of("w0")
+    assert r.worker_of("w2") != r.worker_of("w0")
     waits = [(s.start, s.end) for s in r.segments if s.work == "w0" and s.kind == "wait"]
-    assert waits == [(7, 16)]  # runnable, not running: it waited for the CPU
+    assert waits == [(7, 15)]  # runnable, not running: it waited for the CPU
+
+
+def test_a_finished_item_yields_the_cpu_to_a_waiting_burn() -> None:
+    """process_one_work() ends in cond_resched(): after w1's 10 ms burn, with w0 runnable
+    since 7, need_resched is long set, so w0 gets the CPU at 15 and finishes at 20; w2
+    runs after it.  (Keeping the CPU through the loop would have burnt w2 at 15 and
+    pushed w0 to 21, which CFS does not do.)"""
+    r = simulate(["w0=burn5,sleep2,burn5", "w1=burn10", "w2=burn1"])
+    assert r.finish_time("w0") == 20 and r.finish_time("w2") == 21
+    waits = [(s.start, s.end) for s in r.segments if s.work == "w0" and s.kind == "wait"]
+    assert waits == [(7, 15)]
 
 
 def test_cpu_intensive_start_is_still_regulated() -> None:

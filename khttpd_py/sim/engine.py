@@ -36,12 +36,15 @@ exactly, including the order of simultaneous events):
   when that burn gets the CPU, possibly after waiting in the run queue; a
   wake followed by a finish or another sleep, which needs no CPU here, calls
   it at the wake.
-* A kworker whose item finishes keeps its CPU while it runs its loop (FIFO,
-  no preemption): if that loop starts another item, the item's first burn
-  runs there at once, ahead of burns of its own priority waiting in the run
-  queue.  The CPU is handed on when the kworker sleeps, goes idle, cools
-  down or exits, or at once if a higher-priority (highpri) burn waits for it:
-  the ``cond_resched()`` ending ``process_one_work()`` yields to that one.
+* Burns are not preempted.  Between items, though, ``process_one_work()``
+  ends in ``cond_resched()``, and after a burn of milliseconds with another
+  task runnable the scheduler has long set need_resched: so a kworker whose
+  item finishes yields its CPU to any burn waiting for it, and its next
+  item's burn queues behind (FIFO within a priority).  Only when nothing
+  waits does it keep the CPU through its loop.  (The loop's decision itself
+  is taken at the finish, before the yield; in the kernel it comes after
+  ``cond_resched()`` returns, so a "start" may be reported earlier than the
+  kernel would take the item.)
 * Boot: every cmwq pool starts with one idle kworker, as the kernel's are;
   a legacy workqueue starts with its dedicated thread(s), a WQ_MEM_RECLAIM one
   with its rescuer.  Unbound workqueues live on one NUMA node: their max_active
@@ -696,13 +699,17 @@ class Simulator:
         work.index += 1
         self._advance(work)
         if (work.index == len(work.phases) and cpu.current is None
-                and not self._higher_prio_waits(cpu, work.prio)):
-            # Finished: its kworker goes on with its loop on this CPU, unpreempted.
+                and not self._burn_waits(cpu)):
+            # Finished, nothing else wants the CPU: its kworker goes on with its loop here.
             task = work.task
             assert task is not None
             task.cpu, cpu.holder = cpu, task
         if cpu.current is None and cpu.holder is None:
             self._dispatch(cpu)
+
+    def _burn_waits(self, cpu: Cpu) -> bool:
+        """Some burn waits for ``cpu``: cond_resched() after a finished item yields to it."""
+        return bool(cpu.runq or self.shared_runq)
 
     def _higher_prio_waits(self, cpu: Cpu, prio: int) -> bool:
         """A burn that outranks ``prio`` waits for ``cpu`` (cond_resched() would yield)."""
