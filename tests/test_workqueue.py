@@ -537,6 +537,19 @@ def test_cancel_work_sync_stops_an_item_that_requeues_itself(system: WorkqueueSy
     assert not work.pending
 
 
+def test_unbound_max_active_clamps_to_wq_unbound_max_active(
+    make_system: Callable[..., WorkqueueSystem],
+) -> None:
+    """6.1: an unbound wq's limit is max(512, 4 x possible CPUs), a per-CPU wq's 512."""
+    big = make_system(nr_cpus=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        unbound = big.alloc_workqueue("u", WQ_UNBOUND, 10_000)
+        bound = big.alloc_workqueue("b", 0, 10_000)
+    assert unbound is not None and bound is not None
+    assert unbound.max_active == 800 and bound.max_active == WQ_MAX_ACTIVE
+
+
 def test_cancel_removes_an_inactive_item(system: WorkqueueSystem) -> None:
     wq = system.alloc_workqueue("one", 0, 1)
     first, second, third = Item(1, io=True), Item(2), Item(3)

@@ -1,8 +1,9 @@
 """The scheduler hooks: tell the pool when a work item blocks and when it runs again.
 
 In the kernel, ``schedule()`` calls ``wq_worker_sleeping()`` whenever a kworker
-blocks, and the wakeup path calls ``wq_worker_running()``; work functions do
-nothing special.  Python cannot see a thread block, so blocking calls are
+blocks, and the kworker calls ``wq_worker_running()`` as it returns from
+``schedule()`` (since Linux 5.1; not at wake-up); work functions do nothing
+special.  Python cannot see a thread block, so blocking calls are
 wrapped explicitly::
 
     with blocking():

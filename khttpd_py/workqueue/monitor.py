@@ -33,7 +33,7 @@ Monitor the workqueues of a running khttpd_py server (like tools/workqueue/wq_mo
   total    work items executed
   infl     work items in flight (started, not completed)
   CPUtime  CPU seconds of kworkers busy with the workqueue's items
-  CPUitsv  items started as CPU-intensive (per-CPU workqueues only)
+  CPUitsv  kworkers that hogged a CPU past wq_cpu_intensive_thresh_us (not modelled: 0)
   CMW/RPR  concurrency-management wakeups (per-CPU) / repatriations (unbound)
   mayday   rescuer requests while worker creation failed (WQ_MEM_RECLAIM only)
   rescued  items the rescuer executed (WQ_MEM_RECLAIM only)

@@ -189,7 +189,8 @@ class WorkqueueSystem(WorkerDriver):
         as the kernel returns NULL, when a needed thread cannot be created.
         """
         name = fmt % args if args else fmt
-        max_active, warning = clamp_max_active(max_active, name)
+        max_active, warning = clamp_max_active(max_active, name, flags=flags,
+                                               nr_cpus=self.nr_cpus)
         if warning is not None:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
         mask = frozenset(range(self.nr_cpus)) if cpumask is None else frozenset(cpumask)
