@@ -101,12 +101,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from khttpd_py import htstress
 from khttpd_py.argtypes import int_in, seconds_in
+from khttpd_py.signals import sigterm_as_interrupt
 
 SCHEMA = "khttpd-book/bench/1"
 BASELINE = "thread"
@@ -935,10 +936,6 @@ def config_from_args(args: argparse.Namespace, argv: list[str]) -> BenchConfig:
     return cfg
 
 
-def _raise_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI: 0 on success, 1 if a server failed, 2 on bad arguments, 130 on Ctrl-C."""
     argv = sys.argv[1:] if argv is None else argv
@@ -956,9 +953,9 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             print(f"bench: --kernel is not available here: {why}; running Python servers only",
                   file=sys.stderr)
-    previous: Callable | int | None = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        report = run_bench(cfg)
+        with sigterm_as_interrupt():  # a killed bench still stops its servers
+            report = run_bench(cfg)
     except htstress.UsageError as exc:  # e.g. --engine c with no kmod/htstress built
         print(f"khttpd-py bench: error: {exc}", file=sys.stderr)
         return 2
@@ -968,8 +965,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nbench: interrupted; every server was stopped", file=sys.stderr)
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
     print(format_table(report))
     if cfg.out:
         print(f"wrote {cfg.out / 'bench.json'} and {cfg.out / 'bench.png'}")

@@ -44,7 +44,6 @@ else's server.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import errno
 import ipaddress
@@ -57,13 +56,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from khttpd_py.argtypes import seconds_in
+from khttpd_py.signals import sigterm_as_interrupt
 
 DEFAULT_DURATION = 120.0
 """Seconds after which a CLI run stops even if ``-n`` is not reached (0 = no bound)."""
@@ -766,26 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry: exit 0 on a completed run, 1 on a failed run (or one that no server
     answered), 2 on a usage error."""
     argv = sys.argv[1:] if argv is None else argv
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():  # timeout/kill: print the counts so far, as the C tool
         return _main(argv)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``timeout``, ``kill``) ends the run like Ctrl-C: the counts so far are
-    printed, as the C tool prints them, instead of the process dying silently."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _main(argv: list[str]) -> int:
