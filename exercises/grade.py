@@ -475,10 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.class_dir is not None:
             return _main_class(args)
         return _main_single(args)
-    except (UsageError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file that could not be read or written: one line, not a traceback
+    # OSError: a file that could not be read or written is one line too, not a traceback
+    except (UsageError, ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -606,13 +604,12 @@ def _main_class(args: argparse.Namespace) -> int:
         return 130
     results = _with_non_submissions(root, submissions, graded, exercises, linked)
     write_gradebook(args.out, results, exercises)
-    written = 0
+    names: dict[str, str] = {}
     if args.feedback is not None:
         args.feedback.mkdir(parents=True, exist_ok=True)
         names = feedback_names([res.student for res in results])
         for res in results:
             (args.feedback / names[res.student]).write_text(format_feedback(res), encoding="utf-8")
-            written += 1
         for student, file_name in names.items():
             if file_name != f"{safe_name(student)}.md":
                 print(f"note: feedback for {student!r} is in {file_name} (its name clashes)",
@@ -622,7 +619,7 @@ def _main_class(args: argparse.Namespace) -> int:
     else:
         for res in results:
             print(f"{res.student}\t{res.score}/{res.total}")
-    print(f"wrote {args.out}" + (f" and {written} files in {args.feedback}"
+    print(f"wrote {args.out}" + (f" and {len(names)} files in {args.feedback}"
                                  if args.feedback else ""), file=sys.stderr)
     return 0
 

@@ -320,6 +320,8 @@ def share_of(limit: float) -> float:
     test), never above the whole.
     """
     return min(limit, max(MIN_TEST_SECONDS, limit / TEST_SHARE))
+
+
 _POLL = 0.2
 """Seconds between checks of the stop event while a child runs."""
 
