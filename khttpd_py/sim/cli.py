@@ -21,7 +21,7 @@ from khttpd_py.sim.engine import Simulator
 from khttpd_py.sim.pidbudget import PID_MAX_DEFAULT, PidBudget
 from khttpd_py.sim.result import SimResult
 from khttpd_py.sim.scenarios import PID_BUDGET, list_scenarios
-from khttpd_py.sim.spec import MODELS, Scenario, SpecError, fmt_ms, parse_int
+from khttpd_py.sim.spec import MAX_ITEMS, MODELS, Scenario, SpecError, fmt_ms
 from khttpd_py.workqueue import policy
 
 PROG = "python -m khttpd_py sim"
@@ -29,10 +29,6 @@ ITEMS_SHOWN = 40
 """A problem with more items lists only the first ones (the command reproduces all)."""
 DOC_TEXT_EVENTS = 40
 """Small timelines are also printed in the kernel documentation's wording."""
-MAX_ITEMS = 10_000
-"""The most work items one run may have.  The book's problems have at most 16
-(the khttpd scenario's connections) and workqueue.rst's 3; 10000 runs in about
-two seconds, while ``:n=1000000`` took 20 s and 1.4 GB before the cap."""
 GANTT_FORMATS = {".png": "matplotlib", ".svg": "matplotlib", ".pdf": "matplotlib",
                  ".html": "plotly"}
 """--gantt FILE suffixes and the library that draws them.  The suffix is required:
@@ -177,26 +173,6 @@ def _pid_budget(args: argparse.Namespace, argv: list[str]) -> int:
     else:
         print("\nCompute the answers, then run again with -c to check them.")
     return 0
-
-
-# --- checks of the command line ---------------------------------------------------------
-def _check_item_count(works: list[str]) -> None:
-    """Refuse more than MAX_ITEMS work items before building them: a large ``:n=``
-    otherwise costs minutes and gigabytes before the first line is printed."""
-    total = 0
-    for text in works:
-        count = 1
-        for option in text.strip().split(":")[1:]:
-            key, sep, value = option.partition("=")
-            if sep and key.strip().lower() == "n":
-                try:
-                    count = parse_int(value, "n")
-                except SpecError:  # parse_work reports it, naming the --work
-                    count = 1
-        total += max(count, 1)
-    if total > MAX_ITEMS:
-        raise SpecError(f"--work asks for {total} work items; the simulator takes at most "
-                        f"{MAX_ITEMS}")
 
 
 # --- simulation ------------------------------------------------------------------------------
@@ -412,7 +388,6 @@ def main(argv: list[str] | None = None) -> int:
             return _pid_budget(args, args_list)
         if args.gantt:
             _check_gantt_path(args.gantt)
-        _check_item_count(args.work)
         return _run(args, args_list)
     except SpecError as exc:
         print(f"sim: error: {exc}", file=sys.stderr)
