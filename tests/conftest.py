@@ -7,7 +7,9 @@ The server tests keep their own fixtures and client helpers in
 from __future__ import annotations
 
 import resource
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,3 +25,32 @@ def nofile_limit() -> Iterator[int]:
         yield resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+class _Http10Handler(BaseHTTPRequestHandler):
+    """An HTTP/1.0 server (the stdlib default): it closes after every response and
+    sends no Connection header, which a keep-alive client must understand."""
+
+    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
+        body = b"Hello World!"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http10_url() -> Iterator[str]:
+    """The URL of a running HTTP/1.0 server on 127.0.0.1 (both htstress engines test on it)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Http10Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

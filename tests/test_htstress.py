@@ -190,31 +190,10 @@ def test_keep_alive_reuses_connections(server: CountingServer) -> None:
     assert r.keep_alive
 
 
-def test_keep_alive_understands_an_http10_server_that_closes() -> None:
+def test_keep_alive_understands_an_http10_server_that_closes(http10_url: str) -> None:
     """An HTTP/1.0 server with no Connection header closes after each response:
     the next request must go on a new connection, not count as a socket error."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Http10(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Http10)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        r = run(f"http://127.0.0.1:{httpd.server_address[1]}/", requests=50, concurrency=3,
-                keep_alive=True)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+    r = run(http10_url, requests=50, concurrency=3, keep_alive=True)
     assert (r.good, r.socket_errors) == (50, 0)
 
 

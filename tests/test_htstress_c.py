@@ -14,8 +14,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -96,34 +94,12 @@ def test_zero_connections_keeps_its_message(htstress: Path, closed_url: str) -> 
     assert proc.returncode == 1 and proc.stderr == "-c and -t must be at least 1\n"
 
 
-class _Http10Handler(BaseHTTPRequestHandler):
-    """An HTTP/1.0 server (the stdlib default): it closes after every response and
-    sends no Connection header, which a keep-alive client must understand."""
-
-    def do_GET(self) -> None:  # noqa: N802 -- the stdlib's name
-        body = b"Hello World!"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-def test_keep_alive_understands_an_http10_server_that_closes(htstress: Path) -> None:
+def test_keep_alive_understands_an_http10_server_that_closes(
+    htstress: Path, http10_url: str
+) -> None:
     """-k must not send a second request on a connection an HTTP/1.0 server closes:
     that used to count as a socket error (28 good, 22 errors of 50)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Http10Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        proc = run(htstress, "-n", "50", "-c", "3", "-t", "2", "-k", url)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    proc = run(htstress, "-n", "50", "-c", "3", "-t", "2", "-k", http10_url)
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"good requests:\s+50 \[100%\]", proc.stdout), proc.stdout
     assert re.search(r"socket errors:\s+0 ", proc.stdout), proc.stdout
