@@ -651,34 +651,6 @@ def test_cli_bad_flag_exits_2() -> None:
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_cli_serves_then_stops_cleanly_on_signal(mode: str, sig: signal.Signals) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "khttpd_py", "serve", "--mode", mode, "--host", "127.0.0.1",
-         "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    try:
-        assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        assert "serving http://127.0.0.1:" in banner, banner + proc.stderr.read()
-        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
-        assert exchange(port, GET_10) == OK_CLOSE
-        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
-        idle.sendall(GET_11)  # answered, so surely accepted; then it stays open, idle
-        assert idle.recv(4096) == OK_KEEPALIVE
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=10)
-        idle.close()
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, err
-    assert "stopped" in out and "2 connections, 2 requests" in out
-    assert "Traceback" not in err
-
-
 def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
     """Start ``khttpd-py serve`` on a free port; return the process and its port."""
     proc = subprocess.Popen(
@@ -693,6 +665,25 @@ def start_cli(*args: str) -> tuple[subprocess.Popen[str], int]:
         proc.kill()
         raise AssertionError(banner + proc.communicate()[1])
     return proc, int(banner.split("http://127.0.0.1:")[1].split("/")[0])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_serves_then_stops_cleanly_on_signal(mode: str, sig: signal.Signals) -> None:
+    proc, port = start_cli("--mode", mode)
+    try:
+        assert exchange(port, GET_10) == OK_CLOSE
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle.sendall(GET_11)  # answered, so surely accepted; then it stays open, idle
+        assert idle.recv(4096) == OK_KEEPALIVE
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        idle.close()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped" in out and "2 connections, 2 requests" in out
+    assert "Traceback" not in err
 
 
 def test_cli_ctrl_c_stops_thread_mode_under_load() -> None:
@@ -745,16 +736,9 @@ def test_cli_bad_recv_timeout_exits_2(value: str, capsys: pytest.CaptureFixture[
 
 
 def test_cli_stats_port_serves_the_workqueue_stats() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "khttpd_py", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--stats-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    proc, port = start_cli("--stats-port", "0")
     try:
         assert proc.stdout is not None
-        banner = proc.stdout.readline()
-        port = int(banner.split("http://127.0.0.1:")[1].split("/")[0])
         stats_line = proc.stdout.readline()
         stats_port = int(stats_line.split("http://127.0.0.1:")[1].split("/")[0])
         exchange(port, GET_10)
