@@ -7,6 +7,7 @@ The server tests keep their own fixtures and client helpers in
 from __future__ import annotations
 
 import resource
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,3 +55,16 @@ def http10_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens: every connect is refused at once.
+
+    The port was bound for a moment and released, so it is free, and (barring a
+    race with another program taking it) nobody accepts there.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"

@@ -198,28 +198,22 @@ def test_keep_alive_understands_an_http10_server_that_closes(http10_url: str) ->
 
 
 @pytest.mark.parametrize("engine", ["python", "c"])
-def test_closed_port_counts_socket_errors(engine: str) -> None:
+def test_closed_port_counts_socket_errors(engine: str, closed_url: str) -> None:
     """Every attempt fails at once there; 3000 of them (more than Python's recursion
     limit) must end in one loop, each counted once."""
     if engine == "c" and htstress.c_tool() is None:
         pytest.skip("kmod/htstress is not built")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    r = htstress.run_htstress(f"http://127.0.0.1:{port}/", requests=3000, concurrency=3,
+    r = htstress.run_htstress(closed_url, requests=3000, concurrency=3,
                               engine=engine, duration=20.0)
     assert (r.requests, r.good, r.bad, r.socket_errors) == (3000, 0, 0, 3000)
     assert not r.stopped_by_duration
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_duration_bounds_a_run_against_a_closed_port(threads: int) -> None:
+def test_duration_bounds_a_run_against_a_closed_port(threads: int, closed_url: str) -> None:
     """Every connect fails at once, so the event loop that watches the clock never
     runs; the deadline must still end the run, with every attempt counted."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    r = run(f"http://127.0.0.1:{port}/", requests=0, concurrency=2, threads=threads,
+    r = run(closed_url, requests=0, concurrency=2, threads=threads,
             duration=0.5)
     assert r.stopped_by_duration
     assert r.good == 0 and r.socket_errors == r.requests > 0
@@ -290,11 +284,8 @@ def test_cli_bad_numbers_are_named(argv: list[str], message: str, capsys) -> Non
     assert message in err and "Traceback" not in err
 
 
-def test_cli_closed_port_exits_1_and_says_why(capsys) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rc = htstress.main(["-n", "5", "--engine", "python", f"http://127.0.0.1:{port}/"])
+def test_cli_closed_port_exits_1_and_says_why(closed_url: str, capsys) -> None:
+    rc = htstress.main(["-n", "5", "--engine", "python", closed_url])
     out, err = capsys.readouterr()
     assert rc == 1
     assert parse_block(out).socket_errors == 5  # the block is still printed
