@@ -60,12 +60,12 @@ def pytest_configure(config: pytest.Config) -> None:
     global _active_reporter
     path = config.getoption("--grade-report", default=None)
     if path:
-        config.stash[_REPORTER] = _Reporter(open(path, "a", encoding="utf-8"))  # noqa: SIM115
-        _active_reporter = config.stash[_REPORTER]
+        _active_reporter = _Reporter(open(path, "a", encoding="utf-8"))  # noqa: SIM115
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    reporter = config.stash.get(_REPORTER, None)
+    global _active_reporter
+    reporter, _active_reporter = _active_reporter, None
     if reporter is not None:
         reporter.emit({"event": "end"})
         reporter.stream.close()
@@ -83,7 +83,6 @@ class _Reporter:
         self.stream.flush()
 
 
-_REPORTER = pytest.StashKey[_Reporter]()
 
 
 def _points(item: pytest.Item) -> int:
@@ -276,7 +275,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     Runs before the file's own setup, which is where nbval starts the kernel.
     """
     config = item.config
-    if config.stash.get(_REPORTER, None) is None or _kind(item) != "nbval":
+    if _active_reporter is None or _kind(item) != "nbval":
         return
     if config.stash.get(_PUBLIC_FAILED, False):
         pytest.skip(NBVAL_SKIP_REASON)
@@ -294,14 +293,15 @@ def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) 
 
 
 _active_reporter: _Reporter | None = None
-"""The reporter of this process's run (logstart and the fixture get no config)."""
+"""The reporter of this process's run, with ``--grade-report`` (one pytest run per
+grading process; a module global because ``pytest_runtest_logstart`` gets no config)."""
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    reporter = item.config.stash.get(_REPORTER, None)
+    reporter = _active_reporter
     if reporter is None:
         return
     record = reporter.records.setdefault(
