@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,15 @@ def closed_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Build the book once per session, as ``make book`` does; every book test shares it."""
+    from khttpd_py import booktools
+
+    try:
+        booktools.build(quiet=True)
+    except booktools.BookError as exc:
+        pytest.fail(f"the book does not build: {exc}")
+    return booktools.BUILD_HTML

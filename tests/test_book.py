@@ -45,16 +45,6 @@ def chapter_notebooks() -> list[Path]:
     return [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
 
 
-@pytest.fixture(scope="session")
-def built_book() -> Path:
-    """Build the book once per session, exactly as ``make book`` does."""
-    try:
-        booktools.build(quiet=True)
-    except booktools.BookError as exc:
-        pytest.fail(f"the book does not build: {exc}")
-    return HTML
-
-
 # --- what must be in the site ----------------------------------------------------------
 
 
