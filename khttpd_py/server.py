@@ -17,11 +17,14 @@ way a connection gets a thread differs:
 
 Fixed here, and shown in the book (see also ``http.py``):
 
-* Upstream never tracks its worker kthreads, so one can outlive ``rmmod``.
-  Here every connection, in both modes, is on a list until it ends, and
-  ``stop()`` shuts each live socket down and waits for its worker.
-* The seed's list is touched without a lock by the daemon, the workers and
-  ``free_work``; here one lock guards it.
+* Upstream never tracks its worker kthreads, so one can outlive ``rmmod``
+  (an idle client's worker does: ``rmmod`` returns while it waits in
+  ``recv``).  Here every connection, in both modes, is on a list until it
+  ends, and ``stop()`` shuts each live socket down and waits for its worker.
+* The seed's list has no lock and needs none: only its daemon thread touches
+  it (adds in the accept loop, ``free_work`` after it).  Here workers take
+  their own entries off the list when their connection ends, so one lock
+  guards it.
 * The seed releases each socket twice (worker and ``free_work``); here only
   the worker closes its socket, after taking its entry off the list, so
   ``stop()`` can never shut down a socket number that was already reused.
@@ -29,10 +32,10 @@ Fixed here, and shown in the book (see also ``http.py``):
   connection; here an entry leaves the list when its connection ends.
 * The seed does not check ``alloc_workqueue``; here a failure unwinds
   ``start()`` and closes the listen socket.
-* An idle client holds upstream's ``rmmod`` forever because ``recv`` has no
-  timeout; here ``stop()`` shuts live sockets down (a blocked ``recv``
-  returns 0), and ``recv_timeout`` sets ``SO_RCVTIMEO`` (the kernel's
-  ``sk_rcvtimeo``) to drop idle connections on the way.
+* Upstream's ``recv`` has no timeout, so an idle client keeps its worker for
+  as long as it stays connected; here ``stop()`` shuts live sockets down (a
+  blocked ``recv`` returns 0), and ``recv_timeout`` sets ``SO_RCVTIMEO`` (the
+  kernel's ``sk_rcvtimeo``) to drop idle connections on the way.
 """
 
 from __future__ import annotations

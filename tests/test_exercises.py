@@ -541,7 +541,7 @@ def hung_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Exercise 02 (15 pt: 9 public, 4 hidden, 1 nbval) hung in four places, 8 s limit."""
     subs = tmp_path_factory.mktemp("hung") / "subs"
     name = "02-legacy-threads"
-    kworkers = "    return 2 * cpus\n"
+    kworkers = "    return 2 * cpus + unbound_pools + mem_reclaim_wqs\n"
     # cmwq_boot_kworkers() is used by one public test (1 pt) and the notebook only.
     edit_solution(subs / "hung-test", name, kworkers, HANG_IN_FUNCTION)
     edit_solution(subs / "hung-cell", name, "from khttpd_py.sim import PidBudget\n",

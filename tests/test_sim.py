@@ -411,7 +411,10 @@ def test_pid_budget_arithmetic() -> None:
     assert pid_budget(64, 10, st_wqs=40).threads == 680
     assert max_mt_workqueues(64, st_wqs=63) == (32767 - 63) // 64
     assert max_mt_workqueues(64, reserved=1000, pid_max=65536) == (65535 - 1000) // 64
-    assert pid_budget(8, 1).cmwq_boot_kworkers == 16
+    # cmwq: 2 idle kworkers per CPU, 1 in the unbound pool, a rescuer per legacy-API workqueue
+    assert pid_budget(8, 1).cmwq_kworkers == 16 + 1 + 1
+    assert pid_budget(64, 100, st_wqs=20).cmwq_kworkers == 128 + 1 + 120
+    assert pid_budget(4096, 0).cmwq_kworkers == 8193
 
 
 def test_pid_budget_cli(capsys: pytest.CaptureFixture[str]) -> None:

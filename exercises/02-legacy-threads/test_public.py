@@ -44,4 +44,8 @@ def test_max_mt_workqueues(student, cpus, st):
 
 @pytest.mark.points(1)
 def test_cmwq_boot_kworkers(student):
-    assert student.cmwq_boot_kworkers(4096) == 8192, "two pools per CPU, one idle kworker each"
+    assert student.cmwq_boot_kworkers(4096) == 8193, (
+        "two pools per CPU and one unbound pool, one idle kworker each"
+    )
+    assert student.cmwq_boot_kworkers(64, 650) == 128 + 1 + 650, "plus a rescuer per workqueue"
+    assert student.cmwq_boot_kworkers(2, 0, unbound_pools=3) == 7, "one kworker per unbound pool"

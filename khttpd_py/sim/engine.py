@@ -30,7 +30,7 @@ exactly, including the order of simultaneous events):
   begins (``wq_worker_sleeping``); "wake" when it ends; "finish" when its last
   phase ends.  A finish right after a sleep needs no CPU (the doc's "wakes up
   and finishes").
-* A woken worker counts in nr_running again only when it runs: since Linux 5.1
+* A woken worker counts in nr_running again only when it runs: since Linux 5.2
   (commit 6d25be5782e4) ``wq_worker_running`` is called as the task returns
   from ``schedule()``, not at wake-up.  So a wake followed by a burn calls it
   when that burn gets the CPU, possibly after waiting in the run queue; a

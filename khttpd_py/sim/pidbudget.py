@@ -19,8 +19,14 @@ Definition used here (say it in the book, students will check it):
 * The largest number of MT workqueues is ``(pid_max - 1 - reserved - ST) // CPUs``:
   511, not 512, for 64 CPUs and the default 32768; 7 for 4096 CPUs.
 
-For comparison, cmwq needs two kworkers per CPU at boot (the normal and the
-highpri pool's first idle worker) whatever the number of workqueues.
+For comparison, :attr:`PidBudget.cmwq_kworkers` counts the kworkers cmwq starts
+with for the same workqueues, as ``workqueue_init()`` of Linux 6.1 creates them
+(kernel/workqueue.c): one idle worker in each online CPU's normal and highpri
+pool, one in each unbound pool (one pool on a machine with one NUMA node), and a
+rescuer for every ``WQ_MEM_RECLAIM`` workqueue.  Every workqueue made with the
+legacy API (``create_workqueue()``, ``create_singlethread_workqueue()``) has
+``WQ_MEM_RECLAIM`` (include/linux/workqueue.h), so each of them still costs one
+thread: the count grows by one per workqueue, not by one per CPU per workqueue.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ from khttpd_py.sim.spec import SpecError
 
 PID_MAX_DEFAULT = 32768
 """The default ``/proc/sys/kernel/pid_max``."""
+
+UNBOUND_POOLS_ONE_NODE = 1
+"""Unbound pools at boot on one NUMA node: ``system_unbound_wq``'s, shared by every
+unbound workqueue of the same attributes (nice 0, all CPUs)."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +89,14 @@ class PidBudget:
         return max(0, (self.available - self.st_wqs) // self.cpus)
 
     @property
-    def cmwq_boot_kworkers(self) -> int:
-        """kworkers cmwq starts with: one idle worker in each CPU's normal and highpri pool."""
-        return 2 * self.cpus
+    def cmwq_rescuers(self) -> int:
+        """Rescuers for the same workqueues made with the legacy API (all ``WQ_MEM_RECLAIM``)."""
+        return self.mt_wqs + self.st_wqs
+
+    @property
+    def cmwq_kworkers(self) -> int:
+        """Threads cmwq starts with for these workqueues (one NUMA node): see the module doc."""
+        return 2 * self.cpus + UNBOUND_POOLS_ONE_NODE + self.cmwq_rescuers
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,7 +106,8 @@ class PidBudget:
             fits=self.fits,
             used_percent=round(self.used_percent, 2),
             max_mt_wqs=self.max_mt_wqs,
-            cmwq_boot_kworkers=self.cmwq_boot_kworkers,
+            cmwq_rescuers=self.cmwq_rescuers,
+            cmwq_kworkers=self.cmwq_kworkers,
         )
         return data
 
@@ -104,7 +120,7 @@ class PidBudget:
             "  1. How many workqueue worker threads exist after boot?\n"
             "  2. Do they fit in the PID space?\n"
             "  3. How many MT workqueues could this machine have at most?\n"
-            "  4. How many kworkers would cmwq start with instead?"
+            "  4. How many threads would cmwq start with for the same workqueues instead?"
         )
 
     def answer_text(self) -> str:
@@ -116,7 +132,9 @@ class PidBudget:
             f"{self.used_percent:.1f}%; PIDs 1..{self.pid_max - 1}{reserved})\n"
             f"  3. ({self.available} - {self.st_wqs}) // {self.cpus} = {self.max_mt_wqs} "
             "MT workqueues\n"
-            f"  4. {self.cmwq_boot_kworkers} (2 per CPU, whatever the number of workqueues)"
+            f"  4. 2 x {self.cpus} + {UNBOUND_POOLS_ONE_NODE} + {self.cmwq_rescuers} = "
+            f"{self.cmwq_kworkers} (an idle kworker in each CPU's normal and highpri pool, "
+            f"one in the unbound pool, a rescuer per WQ_MEM_RECLAIM workqueue)"
         )
 
 

@@ -2,7 +2,7 @@
 
 In the kernel, ``schedule()`` calls ``wq_worker_sleeping()`` whenever a kworker
 blocks, and the kworker calls ``wq_worker_running()`` as it returns from
-``schedule()`` (since Linux 5.1; not at wake-up); work functions do nothing
+``schedule()`` (since Linux 5.2, commit 6d25be5782e4; not at wake-up); work functions do nothing
 special.  Python cannot see a thread block, so blocking calls are
 wrapped explicitly::
 
