@@ -6,6 +6,8 @@ execution cache makes a rebuild take seconds; a cold build takes about a minute.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import subprocess
 import sys
@@ -107,6 +109,80 @@ def test_math_is_rendered_by_the_vendored_mathjax(built_book: Path) -> None:
     text = (built_book / "book" / "02-one-thread-per-connection.html").read_text(encoding="utf-8")
     assert "_static/mathjax/es5/tex-chtml.js" in text
     assert (built_book / "_static" / "mathjax" / "es5" / "tex-chtml.js").is_file()
+
+
+# --- what the book says about its sources ---------------------------------------------
+
+HREF = re.compile(r'href="([^"]+)"')
+SOURCE_HOSTS = re.compile(
+    r"https://(github\.com/(torvalds/linux|sysprog21/khttpd|sysprog21/kecho|ItisCaleb/khttpd)"
+    r"|www\.kernel\.org/doc/html|elixir\.bootlin\.com/linux)(/|$)"
+)
+PINNED = re.compile(
+    r"https://github\.com/[^/]+/[^/]+/(blob|tree)/(v\d+(\.\d+)*(-rc\d+)?|[0-9a-f]{7,40})(/|$)"
+    r"|https://github\.com/[^/]+/[^/]+/commit/[0-9a-f]{7,40}$"
+    r"|https://github\.com/[^/]+/[^/]+/pull/\d+$"
+    r"|https://www\.kernel\.org/doc/html/v\d+(\.\d+)*/"
+    r"|https://elixir\.bootlin\.com/linux/v\d+(\.\d+)*/"
+)
+
+
+def test_every_kernel_and_khttpd_link_is_pinned(built_book: Path) -> None:
+    """A reader who follows a link sees the version the claim was checked against."""
+    unpinned: list[str] = []
+    for path in sorted((built_book / "book").rglob("*.html")):
+        for url in HREF.findall(path.read_text(encoding="utf-8")):
+            url = html.unescape(url).split("#")[0]
+            if SOURCE_HOSTS.match(url) and not PINNED.match(url):
+                unpinned.append(f"{path.relative_to(built_book)}: {url}")
+    assert not unpinned, "links to master, latest or a bare repository:\n" + "\n".join(unpinned)
+
+
+def test_source_link_check_rejects_what_it_should() -> None:
+    for url in ("https://github.com/torvalds/linux/blob/master/kernel/workqueue.c",
+                "https://www.kernel.org/doc/html/latest/core-api/workqueue.html",
+                "https://github.com/sysprog21/khttpd",
+                "https://github.com/sysprog21/kecho/tree/main"):
+        assert SOURCE_HOSTS.match(url) and not PINNED.match(url), url
+    for url in ("https://github.com/torvalds/linux/blob/v6.1/kernel/workqueue.c",
+                "https://github.com/sysprog21/khttpd/pull/18",
+                "https://github.com/ItisCaleb/khttpd/commit/ce98dde88fd0edcb0b43abd91fa5ada82d635a63",
+                "https://www.kernel.org/doc/html/v6.1/core-api/workqueue.html"):
+        assert PINNED.match(url), url
+
+
+def test_heading_anchor_links_resolve(built_book: Path) -> None:
+    """``myst_heading_anchors`` is applied: a Markdown link to a heading of another page works."""
+    going_further = (built_book / "book" / "06-going-further.html").read_text(encoding="utf-8")
+    assert 'href="04-the-commit.html#hunk-5-unload"' in going_further
+    commit = (built_book / "book" / "04-the-commit.html").read_text(encoding="utf-8")
+    assert 'id="hunk-5-unload"' in commit
+
+
+# Claims a reader checked against the sources and found false (issue 14); each must stay out.
+FALSE_CLAIMS = {
+    "04-the-commit": [
+        "corrupts it",                      # only the seed's daemon thread touches its list
+        "blocks its worker in `recv` forever, and with it `rmmod`",  # exit never waits
+        "as upstream did when `kthread_run` failed",   # upstream leaked the socket then
+        "That difference is most of",       # the seed gives no profile: a hypothesis
+    ],
+    "03-cmwq": ["since Linux 5.1"],         # 6d25be5782e4 is in 5.2
+    "02-one-thread-per-connection": ["two kworkers per CPU whatever"],  # rescuers, unbound
+    "05-benchmark-lab": ["The course's repository"],   # PR #18 is an unmerged student PR
+    "06-going-further": ["hold `rmmod` forever"],
+}
+
+
+@pytest.mark.parametrize("page", sorted(FALSE_CLAIMS))
+def test_refuted_claims_stay_out_of_the_book(page: str) -> None:
+    source = next(p for p in (ROOT / "book").glob(f"{page}.*") if p.suffix in (".md", ".ipynb"))
+    text = source.read_text(encoding="utf-8")
+    if source.suffix == ".ipynb":
+        text = "".join("".join(c["source"]) for c in json.loads(text)["cells"])
+    text = " ".join(text.split())
+    found = [claim for claim in FALSE_CLAIMS[page] if " ".join(claim.split()) in text]
+    assert not found, f"{source.name} says again what the sources refute: {found}"
 
 
 # --- nothing from other hosts ----------------------------------------------------------
