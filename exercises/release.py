@@ -128,6 +128,16 @@ def check_target(out: Path, force: bool) -> None:
         raise ReleaseError(f"{out} exists and is not empty (use --force to replace it)")
 
 
+GENERATED = {ROOT / "book" / "exercises"}
+"""Folders ``make book`` writes (the exercise pages, from a release of the tree it is in)."""
+
+
+def _ignore_generated(folder: str, names: list[str]) -> set[str]:
+    """:data:`IGNORE`, plus the generated folders: a student's ``make book`` makes its own."""
+    ignored = set(IGNORE(folder, names))
+    return ignored | {n for n in names if Path(folder, n) in GENERATED}
+
+
 def release(out: Path, force: bool = False) -> list[str]:
     """Write the student version into ``out``; returns the exercise names released."""
     check_target(out, force)
@@ -146,7 +156,7 @@ def release(out: Path, force: bool = False) -> list[str]:
         src = ROOT / rel
         dst = out / rel
         if src.is_dir():
-            shutil.copytree(src, dst, ignore=IGNORE)
+            shutil.copytree(src, dst, ignore=_ignore_generated)
         elif src.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)

@@ -2,7 +2,8 @@
 
 Command line (``make book`` runs the first)::
 
-    python -m khttpd_py.booktools build     # vendor the JS if missing, then jupyter-book build
+    python -m khttpd_py.booktools build     # exercise pages, vendor the JS if missing, then
+                                            # jupyter-book build
     python -m khttpd_py.booktools vendor    # only fetch the JS into book/_vendor/
     python -m khttpd_py.booktools clean     # remove _build/ (the execution cache included)
     python -m khttpd_py.booktools store-outputs book/02-*.ipynb   # after editing a chapter
@@ -194,7 +195,8 @@ _JB_MAIN = (
 
 
 def build(root: Path = ROOT, quiet: bool = False) -> Path:
-    """Vendor the JS if needed and run ``jupyter-book build`` with warnings as errors."""
+    """Write the exercise pages (:mod:`khttpd_py.exercise_pages`), vendor the JS if needed,
+    and run ``jupyter-book build`` with warnings as errors."""
     try:
         import jupyter_book  # noqa: F401
     except ImportError as exc:
@@ -204,6 +206,14 @@ def build(root: Path = ROOT, quiet: bool = False) -> Path:
         ) from exc
     if not (root / "_config.yml").is_file() or not (root / "_toc.yml").is_file():
         raise BookError(f"no _config.yml/_toc.yml in {root}")
+    from khttpd_py import exercise_pages  # needs the exercises package: only when building
+
+    try:
+        pages = exercise_pages.generate(root)
+    except exercise_pages.ExercisePageError as exc:
+        raise BookError(str(exc)) from None
+    print(f"booktools: {len(pages) - 1} exercise pages in {root / exercise_pages.PAGES}",
+          flush=True)
     vendor_js(root / "book" / "_vendor")
     cmd = [
         sys.executable, "-c", _JB_MAIN, "build", str(root),
