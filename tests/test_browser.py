@@ -38,12 +38,21 @@ if not CHROMIUM:
 
 
 def _toc_pages() -> list[str]:
+    from fnmatch import fnmatch
+
     import yaml
+
+    from khttpd_py import exercise_pages
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     pages = [toc["root"]]
+    generated = exercise_pages.docnames(ROOT)  # the exercise pages, known before any build
     for part in toc.get("parts", []):
-        pages += [c["file"] for c in part.get("chapters", [])]
+        for entry in part.get("chapters", []):
+            if "file" in entry:
+                pages.append(entry["file"])
+            elif "glob" in entry:
+                pages += [d for d in generated if fnmatch(d, entry["glob"]) and d not in pages]
     return pages
 
 
