@@ -33,6 +33,7 @@ from typing import Any
 
 from exercises import catalog, notebook
 from exercises.catalog import Exercise
+from exercises.runner import share_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = Path("book") / "exercises"
@@ -391,10 +392,9 @@ def points_table(ex: Exercise, tests: list[TestPoints]) -> str:
     if ex.hidden_points:
         rows.append(f"| your instructor's hidden tests | {ex.hidden_points} |")
     rows.append(f"| **total** | **{ex.total}** |")
-    quarter = max(ex.timeout / 4, 2.0)
     return "\n".join(rows) + (
         f"\n\nThe whole exercise may run for {ex.timeout:g} s; each test and each notebook "
-        f"cell for {quarter:g} s. A test that runs out of time loses its points."
+        f"cell for {share_of(ex.timeout):g} s. A test that runs out of time loses its points."
     )
 
 
