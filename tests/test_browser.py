@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from toc import toc_files
 
 from khttpd_py import booktools
 
@@ -35,25 +36,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 if not CHROMIUM:
     pytest.skip("chromium is missing (Debian: apt-get install -y chromium)",
                 allow_module_level=True)
-
-
-def _toc_pages() -> list[str]:
-    from fnmatch import fnmatch
-
-    import yaml
-
-    from khttpd_py import exercise_pages
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    generated = exercise_pages.docnames(ROOT)  # the exercise pages, known before any build
-    for part in toc.get("parts", []):
-        for entry in part.get("chapters", []):
-            if "file" in entry:
-                pages.append(entry["file"])
-            elif "glob" in entry:
-                pages += [d for d in generated if fnmatch(d, entry["glob"]) and d not in pages]
-    return pages
 
 
 def _stale() -> bool:
@@ -141,7 +123,7 @@ def _open(browser: object, site: str, page: str) -> PageWatch:
     return watch
 
 
-@pytest.mark.parametrize("page", _toc_pages())
+@pytest.mark.parametrize("page", toc_files())
 def test_page_loads_cleanly(browser: object, site: str, page: str) -> None:
     watch = _open(browser, site, page)
     try:
