@@ -45,6 +45,9 @@ class Exercise:
     timeout: float
     hidden_points: int
     """Points of hidden tests that are *not* in this tree (a released copy); 0 in the source."""
+    in_browser: bool = False
+    """Needs neither sockets nor threads, so the online book opens it live in the reader's
+    browser (Pyodide), public checks included; see ``khttpd_py.lite``."""
 
     @property
     def has_hidden_tests(self) -> bool:
@@ -76,9 +79,17 @@ def load_exercise(path: Path) -> Exercise:
             nbval=int(meta.get("nbval", 0)),
             timeout=float(meta.get("timeout", DEFAULT_TIMEOUT)),
             hidden_points=int(meta.get("hidden_points", 0)),
+            in_browser=_flag(meta, "in_browser"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path / 'points.toml'}: bad or missing key ({exc})") from None
+
+
+def _flag(meta: dict, key: str) -> bool:
+    value = meta.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, not {value!r}")
+    return value
 
 
 def discover(root: Path = PACKAGE_DIR) -> list[Exercise]:

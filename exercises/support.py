@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from pathlib import Path
 
 STUDENT_ID_ENV = "KHTTPD_STUDENT_ID"
@@ -35,6 +36,11 @@ def student_id() -> str:
     value = os.environ.get(STUDENT_ID_ENV, "").strip()
     if value:
         return value
+    if sys.platform == "emscripten":  # the online book's browser copy: no repository folder
+        raise RuntimeError(
+            "type the name of your course repository in this notebook's first cell "
+            f"({STUDENT_ID_ENV}) and run it: your problem depends on it"
+        )
     root = submission_root()
     return root.name if root is not None else "anonymous"
 

@@ -5,6 +5,7 @@ Command line (``make book`` runs the first)::
     python -m khttpd_py.booktools build     # exercise pages, vendor the JS if missing, then
                                             # jupyter-book build
     python -m khttpd_py.booktools vendor    # only fetch the JS into book/_vendor/
+    python -m khttpd_py.booktools lite      # only the live site (JupyterLite) of a built book
     python -m khttpd_py.booktools clean     # remove _build/ (the execution cache included)
     python -m khttpd_py.booktools store-outputs book/02-*.ipynb   # after editing a chapter
 
@@ -236,7 +237,24 @@ def build(root: Path = ROOT, quiet: bool = False) -> Path:
     if not index.is_file():
         raise BookError(f"the build reported success but {index} is missing")
     print(f"booktools: built in {elapsed:.0f} s -> {index}")
+    build_live_site(root)
     return index
+
+
+def build_live_site(root: Path = ROOT) -> Path:
+    """The JupyterLite site the pages' *Run live* buttons open (``_build/html/lite/``)."""
+    from khttpd_py import lite
+
+    html_dir = root / "_build" / "html"
+    try:
+        out = lite.build_site(root, html_dir / "lite")
+    except lite.LiteError as exc:
+        raise BookError(f"the live site: {exc}") from None
+    # Browsers ask the site's root for /favicon.ico on the lite pages: give them one.
+    favicon = out / "lab" / "favicon.ico"
+    if favicon.is_file():
+        shutil.copyfile(favicon, html_dir / "favicon.ico")
+    return out
 
 
 def store_outputs(notebooks: list[Path]) -> None:
@@ -566,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_build = sub.add_parser("build", help="vendor the JS if missing, then build _build/html")
     p_build.add_argument("--quiet", action="store_true", help="pass --quiet to jupyter-book")
+    sub.add_parser("lite", help="rebuild only the live site (_build/html/lite) of a built book")
     p_vendor = sub.add_parser("vendor", help="fetch the pinned JS into book/_vendor/")
     p_vendor.add_argument("--force", action="store_true", help="fetch again even if present")
     sub.add_parser("clean", help="remove _build/")
@@ -578,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             index = build(quiet=args.quiet)
             print(f"The book is at file://{index}  (or: make serve-book)")
+        elif args.command == "lite":
+            print(f"booktools: live site at {build_live_site()}")
         elif args.command == "vendor":
             vendor_js(VENDOR, force=args.force)
             print(f"booktools: vendored JS in {VENDOR}")

@@ -41,6 +41,8 @@ PAGES = Path("book") / "exercises"
 FILES = "_files"
 """Sub-folder of :data:`PAGES` with the downloadable released files, one folder per exercise."""
 INDEX = "index"
+LIVE_FOLDER = "exercises"
+"""Where the browser-capable exercises sit in the live site (``khttpd_py.lite.contents``)."""
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
@@ -228,13 +230,42 @@ def _released_files(folder: Path) -> list[str]:
     )
 
 
+def live_url(name: str) -> str:
+    """The exercise's notebook in the live site's lab app, relative to the site's root."""
+    return f"lite/lab/index.html?path={LIVE_FOLDER}/{name}/{notebook.NOTEBOOK_NAME}"
+
+
 def actions(ex: Exercise, notebook_file: str) -> list[str]:
     """The ways to open this exercise from its page, as MyST inline markup.
 
-    One entry per way; a new one (such as opening the notebook live in the browser)
-    is one more entry here.
+    One entry per way: the live copy in the browser (for exercises that need neither
+    sockets nor threads, ``in_browser`` in ``points.toml``), then the download.
     """
-    return [f"{{download}}`Download the student notebook <{notebook_file}>`"]
+    ways = []
+    if ex.in_browser:
+        root = "../" * PAGES.as_posix().count("/") + "../"
+        ways.append(f'<a class="khttpd-live-link" href="{root}{live_url(ex.name)}" '
+                    'target="_blank" rel="noopener">Open it live in your browser</a>')
+    ways.append(f"{{download}}`Download the student notebook <{notebook_file}>`")
+    return ways
+
+
+def live_text(ex: Exercise) -> str:
+    """What the page says about working in the browser, for this exercise."""
+    if ex.in_browser:
+        return (
+            "*Open it live* starts Python in your browser (about 20-40 s the first time) "
+            "with this exercise's notebook and public tests: work there, save (Ctrl-S) and run "
+            "its last cell to see what the public tests award. Your work stays in this "
+            "browser's storage across reloads, but not if you clear the site's data: before "
+            "that, and to submit, download it (*File → Download*) into your copy of the "
+            "repository."
+        )
+    return (
+        "This exercise needs sockets and threads, which the browser's Python (Pyodide) does "
+        "not have, so it has no live copy: work on it with `make lab` in your copy of the "
+        "repository."
+    )
 
 
 def page_header(ex: Exercise, notebook_file: str, chapter: str | None) -> str:
@@ -254,6 +285,8 @@ def page_header(ex: Exercise, notebook_file: str, chapter: str | None) -> str:
         "points. Save the downloaded notebook as "
         f"`exercises/{ex.name}/{notebook.NOTEBOOK_NAME}` in your copy; *Work on it locally* "
         "below says how to run and grade it.",
+        "",
+        live_text(ex),
     ])
 
 

@@ -44,7 +44,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import httptools
+try:
+    import httptools
+except ImportError:  # the browser's Python (Pyodide) has no wheel of it: responses only there
+    httptools = None
 
 CRLF = b"\r\n"
 """Every line of a request head and of a response head ends with these two bytes."""
@@ -204,6 +207,9 @@ class HttpConnection:
     )
 
     def __init__(self) -> None:
+        if httptools is None:
+            raise RuntimeError("the request parser needs httptools (pip install httptools); "
+                               "the browser's Python has none: run the server with make lab")
         self._parser = httptools.HttpRequestParser(self)
         self._out: list[Response] = []
         self._head_bytes = 0
