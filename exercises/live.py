@@ -14,6 +14,8 @@ notebook check nor fail it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -22,20 +24,28 @@ from pathlib import Path
 
 from exercises import catalog, notebook, plugin
 
+NAME_WIDTH = 72
+"""Test names longer than this (parametrized with long byte strings) are cut."""
+
 
 def in_browser() -> bool:
     return sys.platform == "emscripten"
 
 
-def run_public_checks(folder: Path | None = None, force: bool = False) -> int:
-    """Run ``test_public.py`` of the exercise in ``folder`` (the cwd); print and return points.
+def run_public_checks(folder: Path | None = None, force: bool = False) -> None:
+    """Run ``test_public.py`` of the exercise in ``folder`` (the cwd) and print the points.
 
     ``force`` runs the checks outside the browser too (this module's own tests use it).
     """
     if not (in_browser() or force):
         print("This cell runs the public checks in the online book's browser copy. "
               "Here, run `make grade` (or `make grade ARGS=\"--only NN\"`).")
-        return 0
+        return
+    public_checks(folder)
+
+
+def public_checks(folder: Path | None = None) -> int:
+    """The public tests' points for the saved notebook in ``folder``, printed per test."""
     import pytest
 
     folder = (folder or Path.cwd()).resolve()
@@ -45,17 +55,21 @@ def run_public_checks(folder: Path | None = None, force: bool = False) -> int:
         return 0
     ex = catalog.load_exercise(folder)
     plugin._loaded.clear()  # re-read the notebook: the student saved a new version
-    for name in [m for m in sys.modules if m.startswith("student_")]:
+    # the student's module, and another exercise's test_public (same name) from an earlier run
+    for name in [m for m in sys.modules if m.startswith("student_") or m == "test_public"]:
         del sys.modules[name]
     with tempfile.TemporaryDirectory(prefix="khttpd-checks-") as tmp:
         report = Path(tmp) / "report.jsonl"
         old = Path.cwd()
         os.chdir(folder)
         try:
-            code = pytest.main([
-                str(tests), "-p", "exercises.plugin", "-p", "no:cacheprovider", "-q",
-                "--no-header", "--tb=no", "-p", "no:warnings", "--grade-report", str(report),
-            ])
+            # pytest's own progress lines would repeat, less clearly, the summary below
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = pytest.main([
+                    str(tests), "-p", "exercises.plugin", "-p", "no:cacheprovider", "-q",
+                    "--no-header", "--tb=no", "-p", "no:warnings", "--noconftest",
+                    "--grade-report", str(report),
+                ])
         finally:
             os.chdir(old)
         records = [json.loads(line) for line in report.read_text().splitlines() if line]
@@ -75,7 +89,9 @@ def _print_summary(ex: catalog.Exercise, results: list[dict], code: int) -> int:
         ok = r.get("outcome") == "passed"
         earned += points if ok else 0
         mark = "ok    " if ok else "FAILED"
-        print(f"{mark} {points if ok else 0:>2}/{points:<2} {r.get('name', r.get('nodeid'))}")
+        name = str(r.get("name") or r.get("nodeid"))
+        name = name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 3] + "..."
+        print(f"{mark} {points if ok else 0:>2}/{points:<2} {name}")
         if not ok and r.get("message"):
             for line in str(r["message"]).splitlines()[:6]:
                 print(f"          {line}")

@@ -14,7 +14,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urljoin, urlparse
 
 import pytest
 from toc import toc_files
@@ -137,7 +137,9 @@ def test_page_loads_cleanly(browser: object, site: str, page: str) -> None:
             assert figs.count() >= 2
             for i in range(figs.count()):
                 assert figs.nth(i).locator(".main-svg").count() >= 1, f"{page}: figure {i} empty"
-            assert watch.page.locator(".widget-slider, .jupyter-widgets").count() >= 1
+            # the live explorer is a button (frozen widgets are no longer on the page)
+            assert watch.page.locator(".khttpd-live button.khttpd-live-run").count() == 1
+            assert watch.page.locator(".widget-slider").count() == 0, "a frozen widget is shown"
         if page.endswith("02-one-thread-per-connection"):
             assert watch.page.locator("mjx-container").count() >= 1, "MathJax did not typeset"
     finally:
@@ -202,5 +204,125 @@ def test_explorer_menus_change_the_figure(browser: object, site: str) -> None:
         assert after != before and "max_active 3" in after, (before, after)
         explorer.screenshot(path=str(SHOTS / "03-explorer-max-active-3.png"))
         watch.assert_clean("explorer")
+    finally:
+        watch.page.close()
+
+
+# --- the live site (JupyterLite): Python in the reader's browser -------------------------
+
+KERNEL_START_MS = 180_000
+"""Pyodide's start, with every preloaded wheel: ~20 s here, more on a busy CI machine."""
+
+
+def _frame_text(watch: PageWatch) -> str:
+    return watch.page.frame_locator(".khttpd-live-frame").locator("body").inner_text()
+
+
+def _run_live(watch: PageWatch) -> None:
+    """Press the page's Run-live button and wait until the embedded REPL shows output."""
+    box = watch.page.locator(".khttpd-live").first
+    box.scroll_into_view_if_needed()
+    box.locator("button.khttpd-live-run").click()
+    watch.page.wait_for_function(
+        "document.querySelector('.khttpd-live-status').textContent.startsWith('Running')",
+        timeout=KERNEL_START_MS,
+    )
+
+
+def test_live_simulator_explorer_reruns_the_simulator(browser: object, site: str) -> None:
+    """Chapter 3's button: the explorer starts in scenario B's state; max_active 1 -> A."""
+    watch = _open(browser, site, "book/03-cmwq")
+    try:
+        _run_live(watch)
+        frame = watch.page.frame_locator(".khttpd-live-frame")
+        frame.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        assert "done at 25 ms" in _frame_text(watch), "the explorer did not start in scenario B"
+        handle = frame.locator(".widget-slider .noUi-handle").first  # max_active
+        handle.focus()
+        handle.press("ArrowRight")
+        watch.page.wait_for_function(
+            "document.querySelector('.khttpd-live-frame').contentDocument.body"
+            ".innerText.includes('done at 50 ms')", timeout=30_000)
+        watch.page.locator(".khttpd-live-frame").screenshot(path=str(SHOTS / "03-live.png"))
+        watch.assert_clean("live simulator explorer")
+    finally:
+        watch.page.close()
+
+
+def test_live_pid_budget_explorer_answers(browser: object, site: str) -> None:
+    watch = _open(browser, site, "book/02-one-thread-per-connection")
+    try:
+        _run_live(watch)
+        watch.page.wait_for_function(
+            "document.querySelector('.khttpd-live-frame').contentDocument.body"
+            ".innerText.includes('PID')", timeout=30_000)
+        text = _frame_text(watch)
+        assert "threads = 64 x 100 + 20 = 6420" in text, text[-800:]
+        watch.assert_clean("live pid explorer")
+    finally:
+        watch.page.close()
+
+
+def test_repl_link_runs_code_with_the_simulator(browser: object, site: str) -> None:
+    """Any page or reader can link to a ready command: lite/repl/?kernel=python&code=..."""
+    code = ("from khttpd_py.sim import simulate\n"
+            "print('makespan', simulate('doc-c').stats['makespan_ms'])")
+    watch = PageWatch(browser, site)
+    try:
+        watch.page.goto(f"{site}/lite/repl/index.html?kernel=python&code={quote(code)}")
+        watch.page.wait_for_function("document.body.innerText.includes('makespan 35')",
+                                     timeout=KERNEL_START_MS)
+        watch.assert_clean("repl link")
+    finally:
+        watch.page.close()
+
+
+_KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return k && k.status === 'idle'; }"""
+
+
+def _run_last_cell(page: object) -> str:
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_timeout(1500)
+    page.evaluate("""() => { const nb = window.jupyterapp.shell.currentWidget.content;
+      nb.activeCellIndex = nb.widgets.length - 1;
+      return window.jupyterapp.commands.execute('notebook:run-cell'); }""")
+    page.wait_for_function("document.body.innerText.includes('public tests:')", timeout=120_000)
+    return page.locator(".jp-OutputArea-output").last.inner_text()
+
+
+def test_exercise_runs_its_public_checks_in_the_browser(browser: object, site: str) -> None:
+    """Exercise 1 opened live from its page: the starter scores 0 of the public points, the
+    solution (typed into its cells) all of them, and the work survives a reload."""
+    import json as _json
+
+    source = ROOT / "exercises" / "01-response-bytes" / "exercise.ipynb"
+    solutions = ["".join(c["source"]) for c in _json.loads(source.read_text())["cells"]
+                 if "solution" in c["metadata"].get("tags", [])]
+    watch = _open(browser, site, "book/exercises/01-response-bytes")
+    try:
+        link = watch.page.locator("a.khttpd-live-link")
+        assert link.count() == 1, "the exercise page has no live link"
+        watch.page.goto(urljoin(watch.page.url, link.get_attribute("href")))
+        page = watch.page
+        page.wait_for_function(_KERNEL_IDLE, timeout=KERNEL_START_MS)
+        starter = _run_last_cell(page)
+        assert "public tests: 0/12 points" in starter, starter[-600:]
+        set_count = page.evaluate("""(sols) => {
+          const nb = window.jupyterapp.shell.currentWidget.content; let k = 0;
+          for (const c of nb.widgets) {
+            if ((c.model.getMetadata('tags') || []).includes('solution')) {
+              c.model.sharedModel.setSource(sols[k++]); } }
+          return k; }""", solutions)
+        assert set_count == len(solutions)
+        solved = _run_last_cell(page)
+        assert "public tests: 12/12 points" in solved, solved[-600:]
+        page.reload()
+        page.wait_for_function(_KERNEL_IDLE, timeout=KERNEL_START_MS)
+        kept = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
+          .map(c => c.model.sharedModel.getSource()).join('\\n')""")
+        assert "### BEGIN SOLUTION" in kept, "the browser did not keep the saved notebook"
+        watch.assert_clean("live exercise")
     finally:
         watch.page.close()
