@@ -272,9 +272,12 @@ def build_project_wheel(root: Path, dest: Path) -> Path:
         src.mkdir()
         for name in ("pyproject.toml", "README.md"):
             shutil.copyfile(root / name, src / name)
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for pkg in ("khttpd_py", "exercises"):
-            shutil.copytree(root / pkg, src / pkg, ignore=ignore)
+        shutil.copytree(root / "khttpd_py", src / "khttpd_py",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # the grader's package only: never the exercise folders and their hidden tests
+        (src / "exercises").mkdir()
+        for module in (root / "exercises").glob("*.py"):
+            shutil.copyfile(module, src / "exercises" / module.name)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
              "--wheel-dir", str(dest), str(src)],
