@@ -23,6 +23,12 @@
     var src = box.getAttribute("data-src");
     var status = box.querySelector(".khttpd-live-status");
     var button = box.querySelector(".khttpd-live-run");
+    if (window.location.protocol === "file:") {
+      /* JupyterLite fetches its files and runs a service worker: neither works from file:// */
+      status.textContent = "The live pages need the site served over HTTP: run "
+        + "'make serve-book' and open http://127.0.0.1:8000/ (this page was opened as a file).";
+      return;
+    }
     button.disabled = true;
     var frame = document.createElement("iframe");
     frame.className = "khttpd-live-frame";
