@@ -292,15 +292,22 @@ def _run_last_cell(page: object) -> str:
     return page.locator(".jp-OutputArea-output").last.inner_text()
 
 
-def test_exercise_runs_its_public_checks_in_the_browser(browser: object, site: str) -> None:
-    """Exercise 1 opened live from its page: the starter scores 0 of the public points, the
+@pytest.mark.parametrize("name", ["01-response-bytes", "03-cm-rules"])
+def test_exercise_runs_its_public_checks_in_the_browser(
+    browser: object, site: str, name: str
+) -> None:
+    """An exercise opened live from its page: the starter scores 0 of the public points, the
     solution (typed into its cells) all of them, and the work survives a reload."""
     import json as _json
 
-    source = ROOT / "exercises" / "01-response-bytes" / "exercise.ipynb"
+    from exercises import catalog
+
+    source = ROOT / "exercises" / name / "exercise.ipynb"
     solutions = ["".join(c["source"]) for c in _json.loads(source.read_text())["cells"]
                  if "solution" in c["metadata"].get("tags", [])]
-    watch = _open(browser, site, "book/exercises/01-response-bytes")
+    points = catalog.collect_points([catalog.load_exercise(source.parent)])[name]
+    public = sum(int(t["points"]) for t in points if t["kind"] == "public")
+    watch = _open(browser, site, f"book/exercises/{name}")
     try:
         link = watch.page.locator("a.khttpd-live-link")
         assert link.count() == 1, "the exercise page has no live link"
@@ -308,7 +315,7 @@ def test_exercise_runs_its_public_checks_in_the_browser(browser: object, site: s
         page = watch.page
         page.wait_for_function(_KERNEL_IDLE, timeout=KERNEL_START_MS)
         starter = _run_last_cell(page)
-        assert "public tests: 0/12 points" in starter, starter[-600:]
+        assert f"public tests: 0/{public} points" in starter, starter[-600:]
         set_count = page.evaluate("""(sols) => {
           const nb = window.jupyterapp.shell.currentWidget.content; let k = 0;
           for (const c of nb.widgets) {
@@ -317,7 +324,7 @@ def test_exercise_runs_its_public_checks_in_the_browser(browser: object, site: s
           return k; }""", solutions)
         assert set_count == len(solutions)
         solved = _run_last_cell(page)
-        assert "public tests: 12/12 points" in solved, solved[-600:]
+        assert f"public tests: {public}/{public} points" in solved, solved[-600:]
         page.reload()
         page.wait_for_function(_KERNEL_IDLE, timeout=KERNEL_START_MS)
         kept = page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets
