@@ -243,7 +243,7 @@ def actions(ex: Exercise, notebook_file: str) -> list[str]:
     """
     ways = []
     if ex.in_browser:
-        root = "../" * PAGES.as_posix().count("/") + "../"
+        root = "../" * docname(ex.name).count("/")  # from the page up to the site's root
         ways.append(f'<a class="khttpd-live-link" href="{root}{live_url(ex.name)}" '
                     'target="_blank" rel="noopener">Open it live in your browser</a>')
     ways.append(f"{{download}}`Download the student notebook <{notebook_file}>`")

@@ -218,6 +218,13 @@ def _frame_text(watch: PageWatch) -> str:
     return watch.page.frame_locator(".khttpd-live-frame").locator("body").inner_text()
 
 
+def _wait_frame_text(watch: PageWatch, text: str, timeout: int = 30_000) -> None:
+    """Wait until the embedded live frame shows ``text``."""
+    watch.page.wait_for_function(
+        "(t) => document.querySelector('.khttpd-live-frame').contentDocument.body"
+        ".innerText.includes(t)", arg=text, timeout=timeout)
+
+
 def _run_live(watch: PageWatch) -> None:
     """Press the page's Run-live button and wait until the embedded REPL shows output."""
     box = watch.page.locator(".khttpd-live").first
@@ -240,9 +247,7 @@ def test_live_simulator_explorer_reruns_the_simulator(browser: object, site: str
         handle = frame.locator(".widget-slider .noUi-handle").first  # max_active
         handle.focus()
         handle.press("ArrowRight")
-        watch.page.wait_for_function(
-            "document.querySelector('.khttpd-live-frame').contentDocument.body"
-            ".innerText.includes('done at 50 ms')", timeout=30_000)
+        _wait_frame_text(watch, "done at 50 ms")
         watch.page.locator(".khttpd-live-frame").screenshot(path=str(SHOTS / "03-live.png"))
         watch.assert_clean("live simulator explorer")
     finally:
@@ -253,9 +258,7 @@ def test_live_pid_budget_explorer_answers(browser: object, site: str) -> None:
     watch = _open(browser, site, "book/02-one-thread-per-connection")
     try:
         _run_live(watch)
-        watch.page.wait_for_function(
-            "document.querySelector('.khttpd-live-frame').contentDocument.body"
-            ".innerText.includes('PID')", timeout=30_000)
+        _wait_frame_text(watch, "PID")
         text = _frame_text(watch)
         assert "threads = 64 x 100 + 20 = 6420" in text, text[-800:]
         watch.assert_clean("live pid explorer")

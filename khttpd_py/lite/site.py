@@ -119,13 +119,9 @@ def lite_config(wheels: list[packages.Wheel]) -> dict:
     }
 
 
-def _json_files(out: Path) -> list[Path]:
-    return [p for p in out.rglob("jupyter-lite.json")]
-
-
 def check_site(out: Path) -> None:
     """Refuse a site that would load Python or packages from another host."""
-    configs = _json_files(out)
+    configs = sorted(out.rglob("jupyter-lite.json"))
     if not configs:
         raise LiteError(f"{out}: no jupyter-lite.json was written")
     for config in configs:
