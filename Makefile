@@ -57,7 +57,7 @@ grade: $(STAMP)
 
 OUT ?= release
 release: $(STAMP)
-	$(PY) -m exercises.release $(OUT)
+	$(PY) -m exercises.release $(OUT) $(if $(FORCE),--force)
 
 KDIR ?= $(firstword $(wildcard /usr/src/linux-headers-*-amd64))
 kmod:

@@ -33,6 +33,14 @@ class ConfigError(Exception):
     """The exercise tree itself is wrong (instructor's problem, not the student's)."""
 
 
+class UsageError(Exception):
+    """Bad input from the user (options, roster, scores): printed as one line, exit status 2.
+
+    Here rather than in ``grade`` so the modules that read the instructor's
+    files (roster, deadline, manual scores) can raise it without importing the CLI.
+    """
+
+
 @dataclass(frozen=True)
 class Exercise:
     """One exercise folder and its ``points.toml``."""

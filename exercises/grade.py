@@ -2,11 +2,14 @@
 
     python -m exercises.grade [DIR] [--only NAME ...] [--json]
     python -m exercises.grade --class SUBMISSIONS --out gradebook.csv --feedback FEEDBACK_DIR
+        [--roster classroom_roster.csv] [--deadline ISO8601 [--late-penalty PCT]]
+        [--manual scores.csv] [--canvas canvas.csv] [--student ID | --resume]
 
 DIR is a working copy (a directory holding ``exercises/``, or the
 ``exercises`` directory itself); the default is the tree this grader lives in.
 Whatever DIR is, only its notebooks are read: the tests always come from the
-grader's own tree (see ``exercises/runner.py`` for the sandbox).
+grader's own tree (see ``exercises/runner.py`` for the sandbox).  What the
+class mode's options do is described in ``exercises/classrun.py``.
 
 Exit status: single mode 0 only at full marks (of what this tree can award),
 1 otherwise; class mode 0 when the run completed; 2 for bad input.
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import json
 import os
 import sys
@@ -33,9 +35,12 @@ from exercises.catalog import (
     PACKAGE_DIR,
     ConfigError,
     Exercise,
+    UsageError,
     check_points,
     discover,
 )
+from exercises.gradebook import ManualScore, number, one_line
+from exercises.identity import main_recorded, record_id, recorded_ids
 from exercises.notebook import NOTEBOOK_NAME
 from exercises.runner import (
     DEFAULT_MEMORY_MB,
@@ -43,7 +48,7 @@ from exercises.runner import (
     ExerciseResult,
     grade_exercise,
 )
-from exercises.support import STUDENT_ID_ENV, safe_name
+from exercises.support import STUDENT_ID_ENV, repository_name, safe_name
 
 MIN_MEMORY_MB = 1024
 """Below this the notebook's Jupyter kernel cannot start (measured: 512 MiB fails), so
@@ -53,22 +58,38 @@ every notebook would silently lose its points; 0 means no limit."""
 LINKED_SUBMISSION = "a symbolic link, not a submission directory: not graded"
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
-
-
 @dataclass
 class SubmissionResult:
-    """All exercises of one student."""
+    """All exercises of one student, and what the gradebook records around them."""
 
     student: str
+    """The problem key (see ``exercises/identity.py``)."""
     path: Path
     results: list[ExerciseResult] = field(default_factory=list)
     note: str = ""
+    directory: str = ""
+    """The submission directory's name, unique in a class (keys may repeat)."""
+    lms_id: str = ""
+    github_username: str = ""
+    name: str = ""
+    warnings: list[str] = field(default_factory=list)
+    commit: str = ""
+    commit_time: str = ""
+    late: str = ""
+    penalty_pct: float = 0.0
+    manual: list[ManualScore] = field(default_factory=list)
+    graded_at: str = ""
 
     @property
     def score(self) -> int:
+        """The exercises' points (what the tests awarded, before manual points or penalty)."""
         return sum(r.score for r in self.results)
+
+    @property
+    def final(self) -> float:
+        """The gradebook's total: exercises plus manual points, less the late penalty."""
+        raw = self.score + sum(m.points for m in self.manual)
+        return round(raw * (1 - self.penalty_pct / 100), 2)
 
     @property
     def total(self) -> int:
@@ -86,6 +107,9 @@ class SubmissionResult:
             "reachable": self.reachable,
             "note": self.note,
             "exercises": [r.to_json() for r in self.results],
+            **({"total": self.final, "warnings": self.warnings, "commit": self.commit,
+                "late": self.late, "manual": [m.__dict__ for m in self.manual]}
+               if self.directory else {}),
         }
 
 
@@ -105,10 +129,14 @@ def exercises_dir_of(path: Path) -> Path | None:
     return None
 
 
+def submission_root(ex_dir: Path) -> Path:
+    """The working copy an ``exercises`` directory belongs to (itself if it is the top)."""
+    return ex_dir.parent if ex_dir.name == "exercises" else ex_dir
+
+
 def submission_id(path: Path) -> str:
-    """The student id of a working copy: its directory name (the one above ``exercises``)."""
-    path = path.resolve()
-    return path.parent.name if path.name == "exercises" else path.name
+    """The repository name of a working copy (its git remote's, else its directory's)."""
+    return repository_name(submission_root(path.resolve()))
 
 
 # --- grading -----------------------------------------------------------------------------
@@ -139,28 +167,36 @@ def _placeholder(ex: Exercise, status: str, note: str) -> ExerciseResult:
     return ExerciseResult(ex.name, ex.title, 0, ex.total, ex.reachable, status, note)
 
 
+Pair = tuple[int, str]
+"""(index of the submission in the run's list, exercise name): keys can repeat, indexes not."""
+
+
 def grade_many(
     submissions: list[tuple[str, Path]],
     exercises: list[Exercise],
     options: Options,
     progress: Callable[[int, int, str], None] | None = None,
+    finished: dict[Pair, ExerciseResult] | None = None,
 ) -> list[SubmissionResult]:
     """Grade every (submission, exercise) pair, ``options.jobs`` at a time.
 
     Each pair is its own child process (see runner), so the pool's threads only
     wait; with two jobs both cores stay busy.  Results keep the input order.
+    Pairs in ``finished`` (a resumed run's) are taken as they are, not rerun.
 
     On Ctrl-C, queued jobs are cancelled and running children killed (they run
     in sessions of their own, so the terminal's SIGINT does not reach them);
     then GradingInterrupted carries the results finished so far.
     """
-    jobs = [(sid, path, ex) for sid, path in submissions for ex in exercises]
-    by_pair: dict[tuple[str, str], ExerciseResult] = {}
+    by_pair: dict[Pair, ExerciseResult] = dict(finished or {})
+    jobs = [(i, sid, path, ex) for i, (sid, path) in enumerate(submissions) for ex in exercises
+            if (i, ex.name) not in by_pair]
+    total = len(jobs) + len(by_pair)
     stop = threading.Event()
     if progress:
-        progress(0, len(jobs), "")
+        progress(len(by_pair), total, "")
     pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
-    futures: dict[Future[ExerciseResult], tuple[str, Exercise]] = {}
+    futures: dict[Future[ExerciseResult], tuple[int, str, Exercise]] = {}
     try:
         futures = {
             pool.submit(
@@ -172,20 +208,20 @@ def grade_many(
                 options.memory_mb,
                 stop,
                 path.parent if path.name == "exercises" else path,
-            ): (sid, ex)
-            for sid, path, ex in jobs
+            ): (i, sid, ex)
+            for i, sid, path, ex in jobs
         }
         for future in as_completed(futures):
-            sid, ex = futures[future]
-            by_pair[(sid, ex.name)] = future.result()
+            i, sid, ex = futures[future]
+            by_pair[(i, ex.name)] = future.result()
             if progress:
-                progress(len(by_pair), len(jobs), f"{sid} {ex.name}")
+                progress(len(by_pair), total, f"{sid} {ex.name}")
     except KeyboardInterrupt:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         _collect_finished(futures, by_pair)
         raise GradingInterrupted(
-            _assemble(submissions, exercises, by_pair), len(by_pair), len(jobs)
+            _assemble(submissions, exercises, by_pair), len(by_pair), total
         ) from None
     finally:
         pool.shutdown(wait=True)
@@ -193,8 +229,8 @@ def grade_many(
 
 
 def _collect_finished(
-    futures: dict[Future[ExerciseResult], tuple[str, Exercise]],
-    by_pair: dict[tuple[str, str], ExerciseResult],
+    futures: dict[Future[ExerciseResult], tuple[int, str, Exercise]],
+    by_pair: dict[Pair, ExerciseResult],
 ) -> None:
     """After a stop: add the jobs that did finish; wait (briefly) for the running ones.
 
@@ -202,25 +238,25 @@ def _collect_finished(
     child and clean up; waiting for them means no child or temporary
     directory outlives the grader.
     """
-    for future, (sid, ex) in futures.items():
-        if future.cancelled() or (sid, ex.name) in by_pair:
+    for future, (i, _sid, ex) in futures.items():
+        if future.cancelled() or (i, ex.name) in by_pair:
             continue
         result = future.result()
         if result.status != "interrupted":
-            by_pair[(sid, ex.name)] = result
+            by_pair[(i, ex.name)] = result
 
 
 def _assemble(
     submissions: list[tuple[str, Path]],
     exercises: list[Exercise],
-    by_pair: dict[tuple[str, str], ExerciseResult],
+    by_pair: dict[Pair, ExerciseResult],
 ) -> list[SubmissionResult]:
     """One SubmissionResult per submission, in input order; missing pairs are "interrupted"."""
     results = []
-    for sid, path in submissions:
+    for i, (sid, path) in enumerate(submissions):
         res = SubmissionResult(sid, path)
         res.results = [
-            by_pair.get((sid, ex.name)) or _placeholder(ex, "interrupted", INTERRUPTED_NOTE)
+            by_pair.get((i, ex.name)) or _placeholder(ex, "interrupted", INTERRUPTED_NOTE)
             for ex in exercises
         ]
         results.append(res)
@@ -299,11 +335,27 @@ def format_feedback(result: SubmissionResult) -> str:
     for an exercise that was never run (not a submission) says so instead.
     """
     lines = [f"# Feedback for {result.student}", ""]
-    lines += [f"**Total: {result.score}/{result.total}**", ""]
+    if result.manual or result.penalty_pct:
+        lines += [f"**Total: {number(result.final)}** (exercises {result.score}/{result.total}"
+                  + (f", manual {number(sum(m.points for m in result.manual))}"
+                     if result.manual else "")
+                  + (f", less {result.penalty_pct:g}% late penalty" if result.penalty_pct else "")
+                  + ")", ""]
+    else:
+        lines += [f"**Total: {result.score}/{result.total}**", ""]
     if result.note:
         lines += [f"> {result.note}", ""]
+    lines += [f"> **Warning:** {warning}" for warning in result.warnings]
+    lines += [""] if result.warnings else []
+    if result.commit:
+        lines += [f"Graded commit `{result.commit}` ({result.commit_time})"
+                  + (f"; {result.late}" if result.late else "") + ".", ""]
     lines += ["| exercise | score |", "|---|---|"]
     lines += [f"| {r.name} | {r.score}/{r.total} |" for r in result.results]
+    if result.manual:
+        lines += ["", "## Graded by hand", "", "| item | points | comment |", "|---|---|---|"]
+        lines += [f"| {m.item} | {number(m.points)} | {one_line(m.comment).replace('|', '/')} |"
+                  for m in result.manual]
     for res in result.results:
         lines += ["", f"## {res.name}: {res.title} — {res.score}/{res.total}", ""]
         if res.note:
@@ -332,14 +384,16 @@ def format_feedback(result: SubmissionResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def feedback_names(students: list[str]) -> dict[str, str]:
-    """A distinct feedback file name per student: ``safe_name(id).md``, suffixed on a clash.
+def feedback_names(students: list[str]) -> list[str]:
+    """A distinct feedback file name per row: ``safe_name(id).md``, suffixed on a clash.
 
     Ids differing only in characters ``safe_name`` replaces ("a b", "a_b"), or
-    only in case (one file on a case-insensitive file system), would otherwise
-    overwrite each other's feedback; the later one gets ``-2``, ``-3``...
+    only in case (one file on a case-insensitive file system), or equal (two
+    submissions of one student), would otherwise overwrite each other's
+    feedback; the later one gets ``-2``, ``-3``...  Depends only on the rows'
+    order, so a one-student regrade finds the same file again.
     """
-    names: dict[str, str] = {}
+    names: list[str] = []
     taken: set[str] = set()
     for student in students:
         base = safe_name(student)
@@ -348,7 +402,7 @@ def feedback_names(students: list[str]) -> dict[str, str]:
             n += 1
             candidate = f"{base}-{n}"
         taken.add(candidate.lower())
-        names[student] = f"{candidate}.md"
+        names.append(f"{candidate}.md")
     return names
 
 
@@ -380,36 +434,6 @@ def classroom_payload(result: SubmissionResult) -> dict[str, Any]:
     }
 
 
-def write_gradebook(path: Path, results: list[SubmissionResult], exercises: list[Exercise]) -> None:
-    """One row per student: id, each exercise's score, total, notes (timeouts, crashes).
-
-    An exercise an interrupted run did not grade has an empty cell, not a 0,
-    and the row's total is empty too: a partial sum would read as a grade.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["student", *(ex.name for ex in exercises), "total", "notes"])
-        for res in results:
-            skipped = [r.name for r in res.results if r.status == "interrupted"]
-            notes = [res.note] if res.note else []
-            if skipped:
-                notes.append("incomplete: not graded: " + ", ".join(skipped))
-            notes += [f"{r.name}: {r.status}" for r in res.results
-                      if r.status not in ("ok", "interrupted")]
-            scores = ["" if r.status == "interrupted" else r.score for r in res.results]
-            total = "" if skipped else res.score
-            writer.writerow([res.student, *scores, total, "; ".join(notes)])
-
-
-def incomplete_path(out: Path) -> Path:
-    """Where an interrupted class run writes its partial gradebook: next to ``--out``.
-
-    A separate name, so an interrupted rerun never replaces a complete gradebook.
-    """
-    return out.with_name(f"{out.stem}.incomplete{out.suffix or '.csv'}")
-
-
 # --- command line ------------------------------------------------------------------------
 
 
@@ -439,8 +463,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
                         help="exercises graded at once (default: 2, or 1 on one core)")
     parser.add_argument("--student",
-                        help=f"student id for a working copy (default: ${STUDENT_ID_ENV} "
-                        "or the directory name)")
+                        help=f"a working copy: its student id (default: ${STUDENT_ID_ENV}, the "
+                        "id its notebooks record, else the repository's name); with --class: "
+                        "regrade only this student (directory, id, roster identifier or login) "
+                        "in the existing --out")
+    class_only = parser.add_argument_group("class mode (see exercises/classrun.py)")
+    class_only.add_argument("--roster", type=Path, metavar="CSV",
+                            help="GitHub Classroom's classroom_roster.csv: match submissions to "
+                            "students, list non-submitters")
+    class_only.add_argument("--deadline", metavar="ISO8601",
+                            help="git submissions: grade the last commit at or before this time "
+                            "(with a timezone, e.g. 2025-03-01T23:59:00+01:00)")
+    class_only.add_argument("--late-penalty", type=float, metavar="PCT",
+                            help="with --deadline: grade HEAD and deduct PCT%% per started day "
+                            "late (at most 100%%)")
+    class_only.add_argument("--manual", type=Path, metavar="CSV",
+                            help="hand-graded scores: columns student,item,points,comment[,max]")
+    class_only.add_argument("--canvas", type=Path, metavar="FILE",
+                            help="also write the totals as a Canvas gradebook-import CSV")
+    class_only.add_argument("--canvas-assignment", metavar="NAME",
+                            help="the Canvas assignment's column name (default "
+                            "'khttpd-book exercises')")
+    class_only.add_argument("--resume", action="store_true",
+                            help="finish the interrupted run whose <out>.incomplete files exist")
     return parser
 
 
@@ -473,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.class_dir is not None:
-            return _main_class(args)
+            from exercises.classrun import main_class  # it builds on this module
+
+            return main_class(args)
         return _main_single(args)
     # OSError: a file that could not be read or written is one line too, not a traceback
     except (UsageError, ConfigError, OSError) as exc:
@@ -540,6 +587,14 @@ def _options(args: argparse.Namespace) -> Options:
 def _main_single(args: argparse.Namespace) -> int:
     if args.out or args.feedback:
         raise UsageError("--out and --feedback go with --class")
+    class_only = [option for option, value in (
+        ("--roster", args.roster), ("--deadline", args.deadline),
+        ("--late-penalty", args.late_penalty), ("--manual", args.manual),
+        ("--canvas", args.canvas), ("--canvas-assignment", args.canvas_assignment),
+        ("--resume", args.resume)) if value not in (None, False)]
+    if class_only:
+        raise UsageError(f"{', '.join(class_only)} go{'es' if len(class_only) == 1 else ''} "
+                         "with --class")
     target = args.dir if args.dir is not None else PACKAGE_DIR.parent
     if not target.is_dir():
         raise UsageError(f"{target}: no such directory")
@@ -552,7 +607,7 @@ def _main_single(args: argparse.Namespace) -> int:
     if args.classroom_output is not None:
         check_output_file(args.classroom_output, "--classroom-output", create_dirs=False)
     exercises = _load_exercises(args.only)
-    student = args.student or os.environ.get(STUDENT_ID_ENV) or submission_id(ex_dir)
+    student = working_copy_id(ex_dir, exercises, args.student)
     [result] = grade_many([(student, ex_dir)], exercises, options)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
@@ -565,89 +620,35 @@ def _main_single(args: argparse.Namespace) -> int:
     return 0 if result.score == result.reachable else 1
 
 
-def _main_class(args: argparse.Namespace) -> int:
-    if args.dir is not None:
-        raise UsageError("give either a working copy DIR or --class SUBMISSIONS, not both")
-    if args.out is None:
-        raise UsageError("--class needs --out gradebook.csv")
-    if args.classroom_output is not None:
-        raise UsageError("--classroom-output grades one repository, not a class")
-    check_output_file(args.out, "--out")
-    if args.feedback is not None:
-        check_output_dir(args.feedback, "--feedback")
-    root: Path = args.class_dir
-    if not root.is_dir():
-        raise UsageError(f"{root}: no such directory")
-    options = _options(args)
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    linked = {p.name for p in subdirs if p.is_symlink()}
-    for name in sorted(linked):
-        print(f"warning: skipping {name}: {LINKED_SUBMISSION}", file=sys.stderr)
-    submissions = [(p.name, None if p.name in linked else exercises_dir_of(p)) for p in subdirs]
-    valid = [(sid, ex_dir) for sid, ex_dir in submissions if ex_dir is not None]
-    if not valid:
-        raise UsageError(
-            f"{root}: no submissions in it (expected one directory per student, each a copy "
-            f"of the released tree with exercises/NN-name/{NOTEBOOK_NAME})"
-        )
-    exercises = _load_exercises(args.only)
-    print(f"grading {len(valid)} submissions x {len(exercises)} exercises, "
-          f"{options.jobs} at a time", file=sys.stderr)
-    try:
-        graded = grade_many(valid, exercises, options, text_progress(sys.stderr))
-    except GradingInterrupted as stopped:
-        partial = incomplete_path(args.out)
-        write_gradebook(partial, _with_non_submissions(root, submissions, stopped.results,
-                                                       exercises, linked), exercises)
-        print(f"\ninterrupted: {stopped.done} of {stopped.total} exercises graded; wrote them "
-              f"to {partial} (rows marked incomplete); no feedback written", file=sys.stderr)
-        return 130
-    results = _with_non_submissions(root, submissions, graded, exercises, linked)
-    write_gradebook(args.out, results, exercises)
-    names: dict[str, str] = {}
-    if args.feedback is not None:
-        args.feedback.mkdir(parents=True, exist_ok=True)
-        names = feedback_names([res.student for res in results])
-        for res in results:
-            (args.feedback / names[res.student]).write_text(format_feedback(res), encoding="utf-8")
-        for student, file_name in names.items():
-            if file_name != f"{safe_name(student)}.md":
-                print(f"note: feedback for {student!r} is in {file_name} (its name clashes)",
-                      file=sys.stderr)
-    if args.json:
-        print(json.dumps([res.to_json() for res in results], indent=2))
-    else:
-        for res in results:
-            print(f"{res.student}\t{res.score}/{res.total}")
-    print(f"wrote {args.out}" + (f" and {len(names)} files in {args.feedback}"
-                                 if args.feedback else ""), file=sys.stderr)
-    return 0
+def working_copy_id(ex_dir: Path, exercises: list[Exercise], given: str | None) -> str:
+    """The id ``make grade`` grades with, recorded into the notebooks that have none.
 
-
-def _with_non_submissions(
-    root: Path,
-    submissions: list[tuple[str, Path | None]],
-    graded: list[SubmissionResult],
-    exercises: list[Exercise],
-    linked: set[str],
-) -> list[SubmissionResult]:
-    """Every directory of the class, in order: graded ones, and a zero row for the others.
-
-    A directory that is not a submission (or a symbolic link, ``linked``) still
-    gets a row, so a student whose upload went wrong shows up in the gradebook
-    rather than vanishing from it.
+    The same order as the student's own kernel (``support.student_id``):
+    ``--student``, ``$KHTTPD_STUDENT_ID``, the id the notebooks record, the
+    repository's name.  Recording it is what keeps the problem fixed once the
+    student has worked on it: a later rename, a ZIP download or a fork no
+    longer changes it.  Never in the instructor's tree (it holds hidden
+    tests: its notebooks are the solutions the release starts from), never
+    into a released starter the student has not touched (the template
+    repository would hand its own id to every student), never over an
+    existing id: a different one is reported instead.
     """
-    by_id = {res.student: res for res in graded}
-    results: list[SubmissionResult] = []
-    for sid, ex_dir in submissions:
-        if ex_dir is None:
-            why = LINKED_SUBMISSION if sid in linked else "not a submission (no exercises found)"
-            res = SubmissionResult(sid, root / sid, note=why)
-            res.results = [_placeholder(ex, "missing", "") for ex in exercises]
-            results.append(res)
-        else:
-            results.append(by_id[sid])
-    return results
+    found = recorded_ids(ex_dir, exercises)
+    chosen = (given or "").strip() or os.environ.get(STUDENT_ID_ENV, "").strip()
+    student = chosen or main_recorded(found) or submission_id(ex_dir)
+    other = sorted(key for key in found if key != student)
+    if other:
+        source = "--student" if (given or "").strip() else f"${STUDENT_ID_ENV}"
+        names = "; ".join(f"{key} in {', '.join(found[key])}" for key in other)
+        print(f"warning: grading as {student!r}" + (f" ({source})" if chosen else "")
+              + f", but the notebooks record another student id: {names}", file=sys.stderr)
+    if any((ex_dir / ex.name / "test_hidden.py").is_file() for ex in exercises):
+        return student
+    written = record_id(ex_dir, exercises, student)
+    if written:
+        print(f"recorded student id {student} in {len(written)} notebook"
+              f"{'s' if len(written) > 1 else ''}: commit them", file=sys.stderr)
+    return student
 
 
 if __name__ == "__main__":

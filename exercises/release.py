@@ -18,6 +18,7 @@ from pathlib import Path
 
 from exercises import notebook
 from exercises.catalog import PACKAGE_DIR, ConfigError, check_points, collect_points, discover
+from exercises.identity import mark_starter
 
 ROOT = PACKAGE_DIR.parent
 SHIPPED = [
@@ -125,7 +126,7 @@ def check_target(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise ReleaseError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise ReleaseError(f"{out} exists and is not empty (use --force to replace it)")
+        raise ReleaseError(f"{out} exists and is not empty (use --force to update it in place)")
 
 
 GENERATED = {ROOT / "book" / "exercises"}
@@ -138,11 +139,33 @@ def _ignore_generated(folder: str, names: list[str]) -> set[str]:
     return ignored | {n for n in names if Path(folder, n) in GENERATED}
 
 
+OWNED = [*SHIPPED, "exercises", "README.md"]
+"""What a release writes into OUT, hence what ``--force`` removes first."""
+
+
+def clear_owned(out: Path) -> None:
+    """Remove what an earlier release wrote, and nothing else.
+
+    ``--force`` updates the template repository in place: its ``.git`` (the
+    history GitHub Classroom copies to every student) and any file the
+    release does not write (the instructor's own notes) stay.  A file the
+    source tree no longer has disappears with its shipped folder.
+    """
+    for rel in OWNED:
+        path = out / rel
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+    workflows = out / ".github" / "workflows"
+    for empty in (workflows, workflows.parent):
+        if empty.is_dir() and not any(empty.iterdir()):
+            empty.rmdir()
+
+
 def release(out: Path, force: bool = False) -> list[str]:
     """Write the student version into ``out``; returns the exercise names released."""
     check_target(out, force)
-    if out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
     exercises = discover(PACKAGE_DIR)
     if not exercises:
         raise ReleaseError(f"no exercises in {PACKAGE_DIR}")
@@ -150,6 +173,8 @@ def release(out: Path, force: bool = False) -> list[str]:
     if problems:
         raise ReleaseError("points tables are inconsistent:\n  " + "\n  ".join(problems))
     collected = collect_points(exercises)
+    if out.is_dir() and any(out.iterdir()):  # only once the tree is known to be releasable
+        clear_owned(out)
     out.mkdir(parents=True, exist_ok=True)
 
     for rel in SHIPPED:
@@ -179,6 +204,7 @@ def release(out: Path, force: bool = False) -> list[str]:
                                           f"{ex.name}/{notebook.NOTEBOOK_NAME}")
         except notebook.NotebookError as exc:
             raise ReleaseError(str(exc)) from None
+        mark_starter(nb)
         notebook.write(nb, dst / notebook.NOTEBOOK_NAME)
         hidden = sum(int(i["points"]) for i in collected[ex.name] if i["kind"] == "hidden")  # type: ignore[call-overload]
         toml = (ex.path / "points.toml").read_text(encoding="utf-8").rstrip("\n")
@@ -215,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the student version: solutions stripped, hidden tests removed.",
     )
     parser.add_argument("out", type=Path, help="directory to write (must be empty or absent)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty OUT")
+    parser.add_argument("--force", action="store_true",
+                        help="update a non-empty OUT in place: replace what a release writes, "
+                        "keep its .git and any other file")
     args = parser.parse_args(argv)
     try:
         names = release(args.out, force=args.force)
