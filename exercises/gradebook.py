@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exercises.catalog import EXERCISE_DIR, Exercise, UsageError
+from exercises.catalog import PACKAGE_DIR, Exercise, UsageError, discover
 
 if TYPE_CHECKING:  # grade imports this module: only the type is needed here
     from exercises.grade import SubmissionResult
@@ -96,7 +96,7 @@ def load_manual(path: Path, exercise_names: list[str]) -> ManualScores:
     if not rows or not {"student", "item", "points"} <= header:
         raise UsageError(f"--manual {path}: needs a header student,item,points,comment[,max] "
                          "and at least one row")
-    reserved = set(LEADING) | set(TRAILING) | set(exercise_names)
+    reserved = set(LEADING) | set(TRAILING) | set(exercise_names) | set(catalog_names())
     items: dict[str, ManualItem] = {}
     by_student: dict[str, list[ManualScore]] = {}
     seen: set[tuple[str, str]] = set()
@@ -107,11 +107,9 @@ def load_manual(path: Path, exercise_names: list[str]) -> ManualScores:
         student, item = row.get("student", ""), row.get("item", "")
         if not student or not item:
             raise UsageError(f"{where}: student and item must not be empty")
-        if item in reserved or EXERCISE_DIR.match(item) or item == POINTS_POSSIBLE:
+        if item in reserved or item == POINTS_POSSIBLE:
             raise UsageError(f"{where}: item {item!r} clashes with a gradebook column "
-                             "(name it e.g. 03-justification-written)"
-                             if item in reserved or item == POINTS_POSSIBLE else
-                             f"{where}: item {item!r} looks like an exercise folder's name")
+                             "(name it e.g. 03-justification)")
         points = _float(row.get("points", ""), f"{where} points")
         top = _float(row["max"], f"{where} max") if row.get("max") else None
         known = items.get(item)
@@ -128,6 +126,12 @@ def load_manual(path: Path, exercise_names: list[str]) -> ManualScores:
 
 
 # --- writing -------------------------------------------------------------------------------------
+
+
+def catalog_names() -> list[str]:
+    """Every exercise of the grader's tree: how a gradebook's exercise columns are told
+    from its manual ones (a manual item may not take such a name)."""
+    return [ex.name for ex in discover(PACKAGE_DIR)]
 
 
 def header(exercises: list[Exercise], items: list[ManualItem]) -> list[str]:
@@ -257,13 +261,15 @@ def check_columns(existing: Existing, path: Path, exercises: list[Exercise],
     """
     middle = existing.header[len(LEADING):-len(TRAILING)]
     names = [ex.name for ex in exercises]
-    have = [name for name in middle if EXERCISE_DIR.match(name)]
+    known = set(catalog_names())
+    have = [name for name in middle if name in known]
     if have != names:
         raise UsageError(f"--out {path}: its exercise columns ({', '.join(have) or 'none'}) "
                          f"are not this run's ({', '.join(names)}); pass the same --only")
     possible = dict(zip(existing.header, existing.records[0][0], strict=False))
-    found = [ManualItem(name, float(possible[name]) if possible.get(name) else None)
-             for name in middle[len(have):]]
+    found = [ManualItem(name, _float(possible[name], f"--out {path} points possible")
+                        if possible.get(name) else None)
+             for name in middle if name not in known]
     new = [i.name for i in items or [] if i.name not in {f.name for f in found}]
     if new:
         raise UsageError(f"--out {path}: has no column for the manual item(s) {', '.join(new)}; "
