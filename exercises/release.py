@@ -75,14 +75,20 @@ crash while being imported scores 0 for that exercise, so restart and run all
 before you submit.  The grader takes
 only your `exercise.ipynb` files: editing the test files changes nothing.
 
-Some exercises give each student a different problem.  Your id is the name of
-this repository's directory (GitHub Classroom names it
-`<assignment>-<your login>`), or `$KHTTPD_STUDENT_ID` if set; keep the
-directory name your repository was cloned under.
+Some exercises give each student a different problem, generated from your
+student id.  Your id is, in order: `$KHTTPD_STUDENT_ID` if set; the id
+recorded in the notebook; else the name of your repository (GitHub Classroom
+names it `<assignment>-<your login>`), taken from its `origin` remote or, for
+a ZIP download unpacked as `<repository>-main`, from the folder without
+`-main`.  The first `make grade` after you have started a notebook records the
+id in it (`recorded student id ... : commit them`): commit the notebooks then,
+and the problem stays yours however the folder is later renamed, downloaded
+or moved.  Never copy a notebook from someone else: it records their id, and
+the grader notices.
 
 ## Submit
 
-Commit and push your notebooks.  The GitHub Classroom workflow
+Commit and push your notebooks (after `make grade`, so they carry your id).  The GitHub Classroom workflow
 (`.github/workflows/classroom.yml`) runs the public tests on every push and
 reports the score.
 """

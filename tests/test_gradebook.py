@@ -311,6 +311,7 @@ def test_the_commit_before_the_deadline_is_graded(graded: dict[str, Any]):
     carol = {row["student"]: row for row in rows_of(graded["out"])}["hw-carol"]
     assert carol["commit"] == graded["early"] and carol["commit_time"].startswith("2025-03-01T10")
     assert carol[EX] == "0", "the starter was committed in time; the answer came late"
+    assert carol["notes"] == "", "the starter was graded (not missing from the export)"
     assert carol["late"] == "1 commit after the deadline, the newest 1d 10h late"
     assert git(graded["subs"] / "hw-carol", "rev-parse", "HEAD") == graded["head"]
     assert git(graded["subs"] / "hw-carol", "status", "--porcelain") == "", "never checked out"
