@@ -100,6 +100,8 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.student and not args.out.is_file():
         raise UsageError(f"--student regrades one row of an existing gradebook: {args.out} "
                          "does not exist (grade the whole class first)")
+    if args.student and args.canvas is not None:
+        raise UsageError("--canvas is written by a whole-class run, not by --student")
     if args.canvas_assignment is not None and args.canvas is None:
         raise UsageError("--canvas-assignment goes with --canvas")
     check_output_file(args.out, "--out")

@@ -88,9 +88,9 @@ the grader notices.
 
 ## Submit
 
-Commit and push your notebooks (after `make grade`, so they carry your id).  The GitHub Classroom workflow
-(`.github/workflows/classroom.yml`) runs the public tests on every push and
-reports the score.
+Commit and push your notebooks (after a `make grade`, so they carry your id).
+The GitHub Classroom workflow (`.github/workflows/classroom.yml`) runs the
+public tests on every push and reports the score.
 """
 
 

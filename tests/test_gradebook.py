@@ -366,10 +366,19 @@ def test_regrading_one_student_replaces_exactly_its_row(
 def test_a_late_penalty_grades_head_and_deducts_per_started_day(release: Path, tmp_path: Path):
     subs = tmp_path / "subs"
     _early, head = late_repo(release, subs / "hw-carol", "hw-carol")
+    pwned = tmp_path / "pwned"
+    hostile = f"touch {pwned}"
+    for key in ("core.fsmonitor", "core.pager", "gpg.program", "diff.external"):
+        git(subs / "hw-carol", "config", key, hostile)
+    git(subs / "hw-carol", "config", "log.showSignature", "true")
+    hook = subs / "hw-carol" / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\n{hostile}\n")
+    hook.chmod(0o755)
     out = tmp_path / "g.csv"
     proc = grade("--class", subs, "--out", out, "--only", EX, "--deadline", DEADLINE,
                  "--late-penalty", "10")
     assert proc.returncode == 0, proc.stderr
+    assert not pwned.exists(), "the repository's own configuration ran a program"
     [carol] = rows_of(out)[1:]
     assert carol["commit"] == head and carol[EX] == "15"
     assert carol["total"] == "12", "15 less 2 started days at 10%"
@@ -474,6 +483,7 @@ def test_bad_class_inputs_exit_2_in_one_line(release: Path, tmp_path: Path, case
 # --- release --force ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_release_force_updates_in_place_and_keeps_git(tmp_path: Path):
     target = tmp_path / "template"
     run = [sys.executable, "-m", "exercises.release", str(target)]
