@@ -83,7 +83,12 @@ def repository_name(root: Path) -> str:
 
 def _notebook_nearby() -> Path | None:
     """The ``exercise.ipynb`` this call is about: in the cwd (Jupyter starts a kernel in
-    the notebook's folder), else next to the calling test file (plain pytest)."""
+    the notebook's folder), else next to the calling test file (plain pytest).
+
+    The notebook's own solution cells are imported by a fixture, with no test
+    file on the stack; pytest's ``PYTEST_CURRENT_TEST`` (the running test's
+    node id, relative to where pytest was started) names it then.
+    """
     here = Path.cwd() / NOTEBOOK
     if here.is_file():
         return here
@@ -93,6 +98,11 @@ def _notebook_nearby() -> Path | None:
         if caller.name.startswith("test_") and (caller.parent / NOTEBOOK).is_file():
             return caller.parent / NOTEBOOK
         frame = frame.f_back  # type: ignore[assignment]
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").split("::", 1)[0]
+    if current:
+        beside = (Path.cwd() / current).parent / NOTEBOOK
+        if beside.is_file():
+            return beside
     return None
 
 

@@ -132,6 +132,10 @@ def test_student_id_prefers_env_then_recorded_id_then_repository_name(
     (folder / NOTEBOOK_NAME).write_text(json.dumps(
         {"metadata": {"khttpd": {"student_id": "hw-erin-fork"}}, "cells": []}))
     assert support.student_id() == "hw-erin-fork"
+    monkeypatch.chdir(tmp_path)
+    assert support.student_id() == "anonymous"
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", f"hw-erin-main/exercises/{EX}/test_public.py::t")
+    assert support.student_id() == "hw-erin-fork", "the running test's notebook"
     monkeypatch.setenv(support.STUDENT_ID_ENV, "from-env")
     assert support.student_id() == "from-env"
 
