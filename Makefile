@@ -17,7 +17,7 @@ help:
 	@echo "make lab         start JupyterLab on the chapters (book/) and exercises/"
 	@echo "make serve       run the Python khttpd on port 8081 (Ctrl-C stops it)"
 	@echo "make bench       run the benchmark lab (quick run)"
-	@echo "make grade       grade the exercises in this tree; make release OUT=dir"
+	@echo "make grade       grade the exercises in this tree; make release OUT=dir [FORCE=1]"
 	@echo "make kmod        build kmod/khttpd.ko and kmod/htstress; make vmtest boots it in QEMU"
 
 # The venv is rebuilt whenever pyproject.toml changes.
