@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from exercises import sandbox
 from exercises.catalog import (
     COURSE_TOTAL,
     PACKAGE_DIR,
@@ -119,6 +120,8 @@ class Options:
     timeout: float | None
     memory_mb: int
     jobs: int
+    sandbox: bool = False
+    """Grade in the bubblewrap sandbox (``exercises/sandbox.py``)."""
 
 
 class GradingInterrupted(KeyboardInterrupt):
@@ -172,6 +175,7 @@ def grade_many(
                 options.memory_mb,
                 stop,
                 path.parent if path.name == "exercises" else path,
+                options.sandbox,
             ): (sid, ex)
             for sid, path, ex in jobs
         }
@@ -438,6 +442,9 @@ def _parser() -> argparse.ArgumentParser:
                         f"{MIN_MEMORY_MB}; 0: none (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
                         help="exercises graded at once (default: 2, or 1 on one core)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade without the bubblewrap sandbox (class mode needs it by "
+                        "default; a working copy uses it when it works)")
     parser.add_argument("--student",
                         help=f"student id for a working copy (default: ${STUDENT_ID_ENV} "
                         "or the directory name)")
@@ -534,7 +541,8 @@ def _options(args: argparse.Namespace) -> Options:
                          f"got {args.memory}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
-    return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs)
+    return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs,
+                   sandbox=not args.no_sandbox)
 
 
 def _main_single(args: argparse.Namespace) -> int:
@@ -549,6 +557,8 @@ def _main_single(args: argparse.Namespace) -> int:
             f"{target}: not a working copy of the exercises (no exercises/NN-name/{NOTEBOOK_NAME})"
         )
     options = _options(args)
+    # A student's own copy: sandboxed where bubblewrap works, silently without it.
+    options.sandbox = options.sandbox and not sandbox.available()
     if args.classroom_output is not None:
         check_output_file(args.classroom_output, "--classroom-output", create_dirs=False)
     exercises = _load_exercises(args.only)
@@ -579,6 +589,8 @@ def _main_class(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory")
     options = _options(args)
+    if options.sandbox and sandbox.available():
+        raise UsageError(sandbox.available())
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     linked = {p.name for p in subdirs if p.is_symlink()}
     for name in sorted(linked):

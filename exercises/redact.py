@@ -6,9 +6,12 @@ reports, cell labels, lines of the grading log.  Hidden tests are readable
 in memory by the student's code (see ``exercises/sandbox.py``), so such text
 could carry a hidden test's source.  :class:`Redactor` replaces every line
 of a text that contains a *secret line* (a line of a hidden test file, long
-enough to mean something, that appears in no file the students have) by
+enough to mean something, that appears in no file the students have), or
+a long string or bytes literal of one (as the student's code finds them in
+the hidden test module's code objects, raw or as their repr), by
 :data:`WITHHELD`.  Comparison ignores whitespace, so re-indenting or
-re-spacing a line does not slip it through.
+re-spacing a line does not slip it through.  A hidden test's own failure
+message quotes its literal on purpose: its first line may.
 
 It stops verbatim leaks, line by line.  A student who encodes the text, or
 cuts it into short pieces, gets it through; the caps (``MAX_MESSAGE``
@@ -17,6 +20,7 @@ characters and ``MAX_LINES`` lines per message) bound how much per test.
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from collections.abc import Iterable
@@ -43,33 +47,64 @@ class Redactor:
     """Withholds lines that reproduce a secret line; caps lengths."""
 
     def __init__(self, secret_texts: Iterable[str], public_texts: Iterable[str]) -> None:
+        public_texts = list(public_texts)
+        secret_texts = list(secret_texts)
         public = {_squeeze(line) for text in public_texts for line in text.splitlines()}
+        everything = _squeeze("\n".join(public_texts))
         self.secrets = sorted({
             squeezed
             for text in secret_texts
             for line in text.splitlines()
             if len(squeezed := _squeeze(line)) >= MIN_SECRET and squeezed not in public
         })
+        self.literals = sorted({
+            form for text in secret_texts for form in _literals(text)
+            if len(form) >= MIN_SECRET and form not in everything
+        })
 
-    def line(self, line: str) -> str:
+    def line(self, line: str, literals: bool = True) -> str:
         squeezed = _squeeze(line)
-        if len(squeezed) >= MIN_SECRET and any(secret in squeezed for secret in self.secrets):
+        if len(squeezed) >= MIN_SECRET and (
+            any(secret in squeezed for secret in self.secrets)
+            or (literals and any(literal in squeezed for literal in self.literals))
+        ):
             return WITHHELD
         return line
 
-    def text(self, text: str, limit: int = MAX_MESSAGE, lines: int = MAX_LINES) -> str:
+    def text(self, text: str, limit: int = MAX_MESSAGE, lines: int = MAX_LINES,
+             own_first_line: bool = False) -> str:
         """``text`` capped to ``lines`` lines and ``limit`` characters, secret lines withheld.
 
         Capped first, then checked, so a cut cannot turn a withheld line into
-        a shown prefix of it that was not checked.
+        a shown prefix of it that was not checked.  ``own_first_line``: the
+        text is a hidden test's failure, whose first line may quote the
+        test's own literals (its assertion message).
         """
         kept = text.splitlines()
         cut = len(kept) > lines
         capped = "\n".join(kept[:lines])
         if len(capped) > limit:
             capped, cut = capped[:limit], True
-        out = "\n".join(self.line(line) for line in capped.splitlines())
+        out = "\n".join(self.line(line, literals=not (own_first_line and n == 0))
+                        for n, line in enumerate(capped.splitlines()))
         return out + ("\n[... cut]" if cut else "")
+
+
+def _literals(source: str) -> set[str]:
+    """Every str and bytes literal of ``source``, squeezed, raw and as its repr shows it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            value = node.value
+            raw = value if isinstance(value, str) else value.decode("utf-8", "replace")
+            shown = repr(value)[2:-1] if isinstance(value, bytes) else repr(value)[1:-1]
+            found.update({_squeeze(raw), _squeeze(shown)})
+            found.update(_squeeze(line) for line in raw.splitlines())
+    return found
 
 
 def _readable(path: Path) -> str:

@@ -514,7 +514,7 @@ def _make_safe(result: ExerciseResult, redactor: redact.Redactor) -> None:
     result.note = redactor.text(result.note)
     for test in result.tests:
         test.name = redactor.text(test.name, redact.MAX_NAME, 1)
-        test.message = redactor.text(test.message)
+        test.message = redactor.text(test.message, own_first_line=test.kind == "hidden")
         test.during = redactor.text(test.during, redact.MAX_NAME, 1)
 
 
