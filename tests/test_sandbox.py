@@ -501,3 +501,14 @@ def test_class_mode_without_bwrap_is_one_line_exit_2(tmp_path: Path):
     assert "apt-get install bubblewrap" in proc.stderr and "--no-sandbox" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_an_import_error_names_the_module(tmp_path: Path):
+    path = tmp_path / NOTEBOOK_NAME
+    write(replaced_first_solution(ONE, "import numpy_is_not_here_xyz\n"), path)
+    result = grade_exercise(EXERCISES[ONE], path, "importer", sandbox=True)
+    assert result.score == 0
+    assert result.note == ("your solution cells import 'numpy_is_not_here_xyz', which is not "
+                           "installed where grading runs (ModuleNotFoundError)")
+    assert all(t.message.startswith("your solution cells import") for t in result.tests
+               if t.kind != "nbval")
