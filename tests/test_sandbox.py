@@ -31,10 +31,8 @@ ROOT = PACKAGE_DIR.parent
 EXERCISES = {ex.name: ex for ex in discover(PACKAGE_DIR)}
 ONE, FOUR = "01-response-bytes", "04-convert-server"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(bool(sandbox.available()), reason=sandbox.available() or "sandbox"),
-]
+needs_sandbox = pytest.mark.skipif(bool(sandbox.available()),
+                                   reason=sandbox.available() or "sandboxed grading works")
 
 
 def in_sandbox(code: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -67,6 +65,8 @@ def process_count() -> int:
 # --- direct checks ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_the_sandbox_sees_no_private_path(tmp_path: Path):
     other = tmp_path / "submissions" / "someone-else" / "exercises"
     other.mkdir(parents=True)
@@ -88,6 +88,8 @@ def test_the_sandbox_sees_no_private_path(tmp_path: Path):
     assert not any(seen.values()), [p for p, there in seen.items() if there]
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_writes_outside_home_and_tmp_fail():
     targets = ["/x", "/usr/x", "/etc/x", f"{sandbox.LIB}/x", f"{sandbox.LIB}/exercises/plugin.py",
                f"{sys.prefix}/x", "/home/x", str(ROOT / "x")]
@@ -109,6 +111,8 @@ def test_writes_outside_home_and_tmp_fail():
     assert not (ROOT / "x").exists()
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_only_loopback_and_it_works():
     code, out, _ = in_sandbox(
         "import socket, errno\n"
@@ -128,6 +132,8 @@ def test_only_loopback_and_it_works():
     assert lines[2].startswith("outside: ") and "reached" not in lines[2], lines[2]
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_detached_processes_die_with_the_job():
     before = process_count()
     code, out, token = in_sandbox(
@@ -151,6 +157,8 @@ def test_detached_processes_die_with_the_job():
     assert process_count() < before + 10
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_a_fork_bomb_hits_the_process_limit():
     started = time.monotonic()
     code, out, token = in_sandbox(
@@ -173,6 +181,8 @@ def test_a_fork_bomb_hits_the_process_limit():
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.slow
+@needs_sandbox
 @pytest.mark.skipif(os.geteuid() != 0, reason="the uid drop happens when the grader is root")
 def test_the_job_has_no_capabilities_and_another_uid():
     code, out, _ = in_sandbox(
@@ -217,6 +227,8 @@ def probe_result(text: str) -> dict[str, Any]:
     return json.loads(line[line.index("PROBE {") + 6:].rstrip("'\""))
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_hidden_tests_are_not_on_disk_for_solution_code_nor_cells(tmp_path: Path):
     ex = EXERCISES[ONE]
     solution = tmp_path / "solution" / NOTEBOOK_NAME
@@ -406,6 +418,7 @@ def sandboxed_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "import pytest\n\n@pytest.fixture\ndef student():\n    return None\n")
     light(subs, "hostile", {ONE: with_cell(ONE, HOSTILE, solution=True, at_end=False),
                             FOUR: starter(FOUR)})
+    Path("/tmp/khttpd-hostile-pwned").unlink(missing_ok=True)  # left by a run without sandbox
     before = {"instructor": tree_hash(PACKAGE_DIR), "subs": tree_hash(subs),
               "root": sorted(p.name for p in ROOT.iterdir()), "processes": process_count()}
     out, feedback = root / "gradebook.csv", root / "feedback"
@@ -430,6 +443,8 @@ def sandboxed_class(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "after": after, "seconds": took}
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_class_scores_are_exact(sandboxed_class: dict[str, Any]):
     rows = sandboxed_class["rows"]
     got = {student: {ONE: int(row[ONE]), FOUR: int(row[FOUR])} for student, row in rows.items()}
@@ -443,6 +458,8 @@ def test_class_scores_are_exact(sandboxed_class: dict[str, Any]):
     assert sandboxed_class["seconds"] < 90
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_class_leaves_every_tree_as_it_was(sandboxed_class: dict[str, Any]):
     before, after = sandboxed_class["before"], sandboxed_class["after"]
     assert after["instructor"] == before["instructor"], "the instructor's exercises/ changed"
@@ -451,12 +468,16 @@ def test_class_leaves_every_tree_as_it_was(sandboxed_class: dict[str, Any]):
     assert not Path("/tmp/khttpd-hostile-pwned").exists()
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_class_leaves_no_process(sandboxed_class: dict[str, Any]):
     for student in CLASS_EXPECTED:
         assert tagged(f"KHTTPD_STUDENT_ID={student}") == [], student
     assert sandboxed_class["after"]["processes"] < sandboxed_class["before"]["processes"] + 10
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_class_feedback_quotes_no_hidden_line(sandboxed_class: dict[str, Any]):
     secrets = secret_lines(ONE) + secret_lines(FOUR)
     assert len(secrets) > 10
@@ -478,6 +499,7 @@ def test_class_feedback_quotes_no_hidden_line(sandboxed_class: dict[str, Any]):
 # --- without the sandbox ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_sandbox_still_grades(tmp_path: Path):
     copy = light(tmp_path, "nosandbox", {ONE: solved(ONE)})
     proc = subprocess.run(
@@ -503,6 +525,8 @@ def test_class_mode_without_bwrap_is_one_line_exit_2(tmp_path: Path):
     assert not (tmp_path / "g.csv").exists()
 
 
+@pytest.mark.slow
+@needs_sandbox
 def test_an_import_error_names_the_module(tmp_path: Path):
     path = tmp_path / NOTEBOOK_NAME
     write(replaced_first_solution(ONE, "import numpy_is_not_here_xyz\n"), path)
@@ -512,3 +536,23 @@ def test_an_import_error_names_the_module(tmp_path: Path):
                            "installed where grading runs (ModuleNotFoundError)")
     assert all(t.message.startswith("your solution cells import") for t in result.tests
                if t.kind != "nbval")
+
+
+def test_redaction_withholds_hidden_lines_and_literals_only():
+    hidden = ('def test_secret(student):\n'
+              '    assert student.f(3) == 41, "the answer for three is forty-one, always"\n'
+              '    shared = student.helper_shared_with_public_tests(1)\n'
+              '    data = b"a hidden\\r\\nbyte string literal here"\n')
+    public = "    shared = student.helper_shared_with_public_tests(1)\n"
+    redactor = redact.Redactor([hidden], [public])
+    leak = 'assert   student.f(3)==41,  "the answer for three is forty-one, always"  # respaced'
+    assert redactor.text(leak) == redact.WITHHELD
+    assert redactor.text("the answer for three is forty-one, always") == redact.WITHHELD
+    assert redactor.text("b'a hidden\\r\\nbyte string literal here'") == redact.WITHHELD
+    assert redactor.text("shared = student.helper_shared_with_public_tests(1)") != redact.WITHHELD
+    assert redactor.text("assert 3 == 41") == "assert 3 == 41"
+    own = "AssertionError: the answer for three is forty-one, always\nassert 3 == 41"
+    assert redactor.text(own, own_first_line=True) == own, "a hidden test's own message"
+    capped = redactor.text("x" * 5000)
+    assert len(capped) < redact.MAX_MESSAGE + 20 and capped.endswith("[... cut]")
+    assert redactor.text("line\n" * 100).count("\n") == redact.MAX_LINES
