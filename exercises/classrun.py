@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from exercises import gitsub, gradebook, resume
+from exercises import gitsub, gradebook, resume, sandbox
 from exercises.catalog import Exercise, UsageError
 from exercises.grade import (
     LINKED_SUBMISSION,
@@ -195,7 +195,7 @@ def _fingerprint(args: argparse.Namespace, exercises: list[Exercise], options: O
     """The options an interrupted run and its resumption must share (they decide grades)."""
     return {
         "class": str(args.class_dir.resolve()), "exercises": [ex.name for ex in exercises],
-        "timeout": options.timeout, "memory_mb": options.memory_mb,
+        "timeout": options.timeout, "memory_mb": options.memory_mb, "sandbox": options.sandbox,
         "deadline": deadline.isoformat() if deadline else None,
         "late_penalty": args.late_penalty, "roster": resume.digest(args.roster),
     }
@@ -209,6 +209,8 @@ def main_class(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory")
     options = _options(args)
+    if options.sandbox and sandbox.available():
+        raise UsageError(sandbox.available())
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for path in subdirs:
         if path.is_symlink():

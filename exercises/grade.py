@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from exercises import sandbox
 from exercises.catalog import (
     COURSE_TOTAL,
     PACKAGE_DIR,
@@ -147,6 +148,8 @@ class Options:
     timeout: float | None
     memory_mb: int
     jobs: int
+    sandbox: bool = False
+    """Grade in the bubblewrap sandbox (``exercises/sandbox.py``)."""
 
 
 class GradingInterrupted(KeyboardInterrupt):
@@ -208,6 +211,7 @@ def grade_many(
                 options.memory_mb,
                 stop,
                 path.parent if path.name == "exercises" else path,
+                options.sandbox,
             ): (i, sid, ex)
             for i, sid, path, ex in jobs
         }
@@ -462,6 +466,9 @@ def _parser() -> argparse.ArgumentParser:
                         f"{MIN_MEMORY_MB}; 0: none (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--jobs", "-j", type=int, default=min(2, os.cpu_count() or 1),
                         help="exercises graded at once (default: 2, or 1 on one core)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade without the bubblewrap sandbox (class mode needs it by "
+                        "default; a working copy uses it when it works)")
     parser.add_argument("--student",
                         help=f"a working copy: its student id (default: ${STUDENT_ID_ENV}, the "
                         "id its notebooks record, else the repository's name); with --class: "
@@ -581,7 +588,8 @@ def _options(args: argparse.Namespace) -> Options:
                          f"got {args.memory}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1; got {args.jobs}")
-    return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs)
+    return Options(timeout=args.timeout, memory_mb=args.memory, jobs=args.jobs,
+                   sandbox=not args.no_sandbox)
 
 
 def _main_single(args: argparse.Namespace) -> int:
@@ -604,6 +612,8 @@ def _main_single(args: argparse.Namespace) -> int:
             f"{target}: not a working copy of the exercises (no exercises/NN-name/{NOTEBOOK_NAME})"
         )
     options = _options(args)
+    # A student's own copy: sandboxed where bubblewrap works, silently without it.
+    options.sandbox = options.sandbox and not sandbox.available()
     if args.classroom_output is not None:
         check_output_file(args.classroom_output, "--classroom-output", create_dirs=False)
     exercises = _load_exercises(args.only)

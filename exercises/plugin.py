@@ -8,6 +8,11 @@ its setup is done, ``loading``/``loaded`` around the import of the solution
 cells), so when the grader has to kill a hanging run it can still say *which*
 test or cell hung, and whether it hung importing the student's code.
 
+In the sandbox (``exercises/sandbox.py``) the report goes to an inherited
+file descriptor instead (``--grade-report-fd N``), and ``--grade-forget
+FILE`` deletes the hidden test files once they are collected, before any
+student code runs.
+
 With ``--grade-test-timeout S`` every test (not the notebook's cells, which
 nbval times itself) gets a pytest-timeout limit of S seconds, so one hanging
 test costs its own points rather than the whole exercise; the report marks
@@ -48,6 +53,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write one JSON line per test (points, outcome, message) to this file",
     )
     parser.addoption(
+        "--grade-report-fd",
+        type=int,
+        default=None,
+        help="like --grade-report, to this inherited file descriptor (the sandbox's report)",
+    )
+    parser.addoption(
+        "--grade-forget",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="delete FILE once collection is done (hidden tests: no student code may read them)",
+    )
+    parser.addoption(
         "--grade-test-timeout",
         type=float,
         default=0.0,
@@ -59,8 +77,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): points this test is worth in exercise grading")
     global _active_reporter
     path = config.getoption("--grade-report", default=None)
+    fd = config.getoption("--grade-report-fd", default=None)
     if path:
         _active_reporter = _Reporter(open(path, "a", encoding="utf-8"))  # noqa: SIM115
+    elif fd is not None:
+        _active_reporter = _Reporter(open(fd, "a", encoding="utf-8"))  # noqa: SIM115
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -252,7 +273,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """``--grade-collect``: the points of every collected test, to check points.toml."""
+    """``--grade-collect``: the points of every collected test, to check points.toml.
+
+    ``--grade-forget``: delete the hidden test files now.  Their modules are
+    imported (assertions rewritten), and nothing later reads the files: the
+    solution cells are imported in the first test's setup and nbval starts
+    the notebook's kernel in its first cell's, so neither ever sees them on
+    disk.  A failure's report needs only the file's name and line number.
+    """
+    for name in session.config.getoption("--grade-forget", default=[]) or []:
+        Path(session.config.rootpath, name).unlink(missing_ok=True)
     path = session.config.getoption("--grade-collect", default=None)
     if path:
         items = [
@@ -392,11 +422,32 @@ def _load_student(path: Path) -> Any:
         exc.khttpd_importing = True  # type: ignore[attr-defined]
         _loaded[path] = exc
         raise
+    except ImportError as exc:  # a module the grading environment does not have
+        value = notebook.NotebookError(import_problem(exc))
     except Exception as exc:  # the student's code failed while being imported
         lines = traceback.format_exception_only(type(exc), exc)
         value = notebook.NotebookError(
             "your solution cells raise when run as a module: " + "".join(lines).strip()
         )
     if reporter is not None:
-        reporter.emit({"event": "loaded"})
+        record: dict[str, Any] = {"event": "loaded"}
+        if isinstance(value, notebook.NotebookError):
+            record["error"] = str(value)[:MAX_MESSAGE]
+        reporter.emit(record)
     return value
+
+
+def import_problem(exc: ImportError) -> str:
+    """What an ImportError raised by the solution cells means for the student.
+
+    Usually a package installed where the student ran the notebook but not
+    where grading runs (the grader's environment, or its sandbox, which sees
+    neither the student's user site nor anything outside the course's venv).
+    """
+    kind = type(exc).__name__
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        return (f"your solution cells import {exc.name!r}, which is not installed where "
+                f"grading runs ({kind})")
+    detail = _first_line(str(exc))
+    where = f" from {exc.name!r}" if exc.name else ""
+    return f"your solution cells fail to import{where} ({kind}: {detail})"

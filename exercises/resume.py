@@ -38,7 +38,7 @@ def digest(path: Path | None) -> str:
 
 
 def result_from_json(data: dict[str, Any]) -> ExerciseResult:
-    """The inverse of ``ExerciseResult.to_json`` (kept here: runner.py belongs to the sandbox)."""
+    """The inverse of ``ExerciseResult.to_json``: how a resumed run reads what it finished."""
     nbval = data.get("nbval") or {}
     return ExerciseResult(
         name=str(data["name"]), title=str(data["title"]), score=int(data["score"]),

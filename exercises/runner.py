@@ -1,22 +1,28 @@
-"""Grading one exercise of one submission in its own sandboxed process.
+"""Grading one exercise of one submission in a child process.
 
-The sandbox, and its limits, honestly:
+Two ways to run the child, with the same results and feedback:
 
-* The child is ``python -m pytest`` over the *instructor's* test files copied
-  into a fresh temporary directory, with only the student's ``exercise.ipynb``
-  copied next to them.  Editing tests in a submission therefore changes nothing.
-* cwd, HOME and TMPDIR point into that temporary directory, secrets-looking
-  environment variables are dropped, and resource limits apply to the child and
-  everything it starts: address space (``RLIMIT_AS``), file size
-  (``RLIMIT_FSIZE``, which stops output floods), no core dumps.
-* A wall-clock timeout kills the child's whole session; afterwards every process
-  that still carries this run's token in its environment (the nbval kernel runs
-  in a session of its own) is killed too.
-* What it is **not**: a security boundary.  The child runs as the grading user,
-  so code that really wants to can read or write that user's files, open
-  network connections, or patch pytest in its own process to forge results.
-  For untrusted classes run the grader in a throwaway container or VM as an
-  unprivileged user (``book/appendix-instructors.md`` shows how).
+* ``sandbox=True`` (class grading, and a student's ``make grade`` where
+  bubblewrap works): the child runs in ``exercises/sandbox.py``'s bwrap
+  sandbox, which sees only the Python installation, the grader's public
+  code and this job's files; its own PID and network namespaces; an
+  unprivileged uid of its own when the grader is root.  That module says
+  what it does and does not protect.
+* ``sandbox=False`` (``--no-sandbox``, or no bwrap): ``python -m pytest``
+  over the *instructor's* test files copied into a fresh temporary
+  directory, with only the student's ``exercise.ipynb`` copied next to them;
+  cwd, HOME and TMPDIR inside it, secret-looking environment variables
+  dropped.  Not a security boundary: the child runs as the grading user and
+  can read or write that user's files and use the network.
+
+Both: editing tests in a submission changes nothing (the tests come from the
+grader's tree); resource limits apply to the child and everything it starts
+(address space, file size, no core dumps; the sandbox adds a process count);
+a wall-clock timeout kills the child's whole session, and afterwards every
+process that still carries this run's token in its environment; and every
+text the student's code controls is capped and checked against the hidden
+tests before it reaches a result (``exercises/redact.py``), so no consumer
+(text report, feedback, JSON, Classroom) can quote a hidden test's line.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exercises import redact
 from exercises.catalog import PACKAGE_DIR, Exercise
 from exercises.notebook import NOTEBOOK_NAME, NotebookError
 from exercises.notebook import read as read_notebook
@@ -191,6 +200,10 @@ class Report:
     """``running`` had not finished its setup (fixtures, the notebook's kernel)."""
     importing: bool = False
     """The solution cells were being imported and had not finished."""
+    import_error: str = ""
+    """Why the solution cells could not be imported (an ImportError, a raise), if so."""
+    events: int = 0
+    """Records read: 0 when the child never got as far as pytest."""
     ended: bool = False
     """pytest reached its end: every test ran."""
 
@@ -206,6 +219,9 @@ def _read_report(path: Path) -> Report:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if not isinstance(record, dict):
+                continue
+            report.events += 1
             event = record.get("event")
             if event == "start":
                 report.running, report.in_setup = record.get("nodeid"), True
@@ -214,23 +230,31 @@ def _read_report(path: Path) -> Report:
                 report.in_setup = False
             elif event in ("loading", "loaded"):
                 report.importing = event == "loading"
-            elif event == "test":
+                report.import_error = str(record.get("error") or "")
+            elif event == "test" and len(report.tests) < MAX_TESTS:
                 report.running, report.in_setup = None, False
-                report.tests.append(
-                    TestOutcome(
-                        nodeid=str(record["nodeid"]),
-                        name=str(record["name"]),
-                        kind=str(record["kind"]),
-                        points=int(record["points"]),
-                        outcome=str(record["outcome"]),
-                        message=str(record.get("message", "")),
-                        timeout=float(record.get("timeout", 0) or 0),
-                        during=str(record.get("during", "")),
+                try:
+                    report.tests.append(
+                        TestOutcome(
+                            nodeid=str(record["nodeid"])[:redact.MAX_NAME],
+                            name=str(record["name"]),
+                            kind=str(record["kind"]),
+                            points=int(record["points"]),
+                            outcome=str(record["outcome"]),
+                            message=str(record.get("message", "")),
+                            timeout=float(record.get("timeout", 0) or 0),
+                            during=str(record.get("during", "")),
+                        )
                     )
-                )
+                except (KeyError, TypeError, ValueError):  # not the plugin's record
+                    continue
             elif event == "end":
                 report.ended = True
     return report
+
+
+MAX_TESTS = 1000
+"""Test records read from one report: the plugin writes one per test; more is a forgery."""
 
 
 def _describe(report: Report) -> str:
@@ -376,12 +400,15 @@ def grade_exercise(
     memory_mb: int = DEFAULT_MEMORY_MB,
     stop: threading.Event | None = None,
     within: Path | None = None,
+    sandbox: bool = False,
 ) -> ExerciseResult:
     """Grade ``notebook`` against ``exercise``'s pristine tests in a sandboxed child.
 
     Setting ``stop`` (from another thread) kills the child and returns a result
     with status "interrupted" and no score.  ``within`` is the submission's
     directory: a notebook that is, or lies under, a symbolic link is refused.
+    ``sandbox``: run the child in the bwrap sandbox (``exercises/sandbox.py``);
+    the caller checks ``sandbox.available()`` first.
     """
     started = time.monotonic()
     limit = exercise.timeout if timeout is None else timeout
@@ -419,42 +446,13 @@ def grade_exercise(
         return result
 
     control = Path(tempfile.mkdtemp(prefix="khttpd-grade-ctl-"))
-    home = Path(tempfile.mkdtemp(prefix="khttpd-grade-"))
     token = uuid.uuid4().hex
+    report = control / "report.jsonl"
+    log = control / "log.txt"
+    run = _run_sandboxed if sandbox else _run_direct
     try:
-        workdir = home / exercise.name
-        shutil.copytree(
-            exercise.path,
-            workdir,
-            ignore=shutil.ignore_patterns(
-                NOTEBOOK_NAME, "__pycache__", ".ipynb_checkpoints", ".pytest_cache"
-            ),
-        )
-        shutil.copyfile(notebook, workdir / NOTEBOOK_NAME)
-        (home / ".tmp").mkdir()
-        ini = control / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")
-        report = control / "report.jsonl"
-        log = control / "log.txt"
-        cmd = [
-            "--noconftest", "-p", "nbval.plugin", "-p", "exercises.plugin",
-            "-p", "no:cacheprovider", "-c", str(ini), "--rootdir", str(workdir),
-            "--import-mode=importlib",
-            "-q", "--tb=line", "--no-header", "--grade-report", str(report),
-            "-p", "pytest_timeout", "--grade-test-timeout", f"{share:g}",
-            "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", f"{share:g}",
-            *exercise.test_files, NOTEBOOK_NAME,
-        ]
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                _limited(cmd, memory_mb),
-                cwd=workdir,
-                env=_child_env(home, student, token),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        with log.open("wb") as out, run(exercise, notebook, student, token, memory_mb, share,
+                                        control, out) as proc:
             waited = _wait(proc, limit, stop)
             if waited != "done":
                 try:
@@ -465,6 +463,7 @@ def grade_exercise(
         kill_tagged(token)
         got = _read_report(report)
         result.tests = got.tests
+        signum = _signal_of(returncode, sandbox)
         if waited == "stopped":
             result.status, result.note, result.tests = "interrupted", INTERRUPTED_NOTE, []
         elif waited == "timeout":
@@ -473,10 +472,13 @@ def grade_exercise(
                 "" if got.ended else PARTIAL
             )
             result.score = _score(exercise, got.tests, result, complete=got.ended)
-        elif returncode < 0 or not got.ended:
+        elif sandbox and not got.events and _sandbox_error(log):
+            result.status = "error"
+            result.note = f"the grading sandbox could not start: {_sandbox_error(log)}"
+        elif signum or not got.ended:
             result.status = "crashed"
-            how = f"signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
-            if returncode == -signal.SIGXFSZ:
+            how = f"signal {_signal_name(signum)}" if signum else f"exit status {returncode}"
+            if signum == signal.SIGXFSZ:
                 how += ": output larger than the file-size limit"
             result.note = (f"the grading process died ({how}){_describe(got)}{_cause(log)}"
                            + PARTIAL)
@@ -489,15 +491,161 @@ def grade_exercise(
             note = _timeout_note(got.tests)
             if note:
                 result.status, result.note = "timeout", note
+            elif got.import_error and not any(t.passed for t in got.tests):
+                result.note = got.import_error
     finally:
         kill_tagged(token)
         if os.environ.get("KHTTPD_GRADE_KEEP"):
             print(f"kept {control}", file=sys.stderr)
         else:
             shutil.rmtree(control, ignore_errors=True)
-        shutil.rmtree(home, ignore_errors=True)
+        _make_safe(result, redact.for_exercise(exercise))
         result.seconds = time.monotonic() - started
     return result
+
+
+def _make_safe(result: ExerciseResult, redactor: redact.Redactor) -> None:
+    """Cap every text the student's code controls and withhold lines quoting hidden tests.
+
+    Done here, once, so every consumer of the result is safe.  The plugin
+    already caps messages, but it runs beside the student's code, which can
+    write its own records.
+    """
+    result.note = redactor.text(result.note)
+    for test in result.tests:
+        test.name = redactor.text(test.name, redact.MAX_NAME, 1)
+        test.message = redactor.text(test.message, own_first_line=test.kind == "hidden")
+        test.during = redactor.text(test.during, redact.MAX_NAME, 1)
+
+
+def _signal_of(returncode: int, sandbox: bool) -> int:
+    """The signal that killed the child, or 0.
+
+    bwrap reports a child killed by signal N as exit status 128 + N.
+    """
+    if returncode < 0:
+        return -returncode
+    if sandbox and 128 < returncode <= 128 + 64:
+        return returncode - 128
+    return 0
+
+
+def _signal_name(signum: int) -> str:
+    """``SIGSEGV`` rather than 11: students look names up, not numbers."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+def _sandbox_error(log: Path) -> str:
+    """bwrap's own error line ("bwrap: ...") from the start of the log, if it printed one."""
+    for line in _tail(log, 5).splitlines():
+        if line.startswith("bwrap: "):
+            return line[:200]
+    return ""
+
+
+def _pytest_args(
+    exercise: Exercise, share: float, ini: str, rootdir: str, report: list[str]
+) -> list[str]:
+    """pytest's arguments for one exercise, the same in and out of the sandbox."""
+    return [
+        "--noconftest", "-p", "nbval.plugin", "-p", "exercises.plugin",
+        "-p", "no:cacheprovider", "-c", ini, "--rootdir", rootdir,
+        "--import-mode=importlib",
+        "-q", "--tb=line", "--no-header", *report,
+        "-p", "pytest_timeout", "--grade-test-timeout", f"{share:g}",
+        "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", f"{share:g}",
+        *exercise.test_files, NOTEBOOK_NAME,
+    ]
+
+
+_IGNORED = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
+
+
+@contextmanager
+def _run_direct(
+    exercise: Exercise, notebook: Path, student: str, token: str, memory_mb: int,
+    share: float, control: Path, out: Any,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The child without a sandbox: pytest over a temporary copy, as the grading user."""
+    home = Path(tempfile.mkdtemp(prefix="khttpd-grade-"))
+    try:
+        workdir = home / exercise.name
+        shutil.copytree(exercise.path, workdir,
+                        ignore=shutil.ignore_patterns(NOTEBOOK_NAME, *_IGNORED))
+        shutil.copyfile(notebook, workdir / NOTEBOOK_NAME)
+        (home / ".tmp").mkdir()
+        ini = control / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")
+        report = ["--grade-report", str(control / "report.jsonl")]
+        proc = subprocess.Popen(
+            _limited(_pytest_args(exercise, share, str(ini), str(workdir), report), memory_mb),
+            cwd=workdir,
+            env=_child_env(home, student, token),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            proc.wait()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def exercise_files(exercise: Exercise, notebook: Path) -> dict[str, bytes]:
+    """The job's files: the instructor's exercise folder, with the student's notebook in it."""
+    files: dict[str, bytes] = {}
+    for path in sorted(exercise.path.rglob("*")):
+        relative = path.relative_to(exercise.path)
+        if not path.is_file() or path.name == NOTEBOOK_NAME or any(
+            part in _IGNORED for part in relative.parts
+        ):
+            continue
+        files[relative.as_posix()] = path.read_bytes()
+    files[NOTEBOOK_NAME] = notebook.read_bytes()
+    return files
+
+
+@contextmanager
+def _run_sandboxed(
+    exercise: Exercise, notebook: Path, student: str, token: str, memory_mb: int,
+    share: float, control: Path, out: Any,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The child in the bwrap sandbox; files in by a pipe, the report out by a descriptor."""
+    from exercises import sandbox
+
+    folder = f"{sandbox.HOME}/{exercise.name}"
+    hidden = [name for name in exercise.test_files if name.startswith("test_hidden")]
+    fd = os.open(control / "report.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        report = ["--grade-report-fd", str(fd), *(f"--grade-forget={name}" for name in hidden)]
+        job = sandbox.Job(
+            folder=exercise.name,
+            files=exercise_files(exercise, notebook),
+            command=["pytest", *_pytest_args(exercise, share, f"{sandbox.HOME}/pytest.ini",
+                                             folder, report)],
+            env={"KHTTPD_STUDENT_ID": student, TOKEN_ENV: token},
+            memory_mb=memory_mb,
+            file_bytes=MAX_FILE_BYTES,
+            extra_home={"pytest.ini": b"[pytest]\n"},
+        )
+        with job.start(stdout=out, report=fd) as proc:
+            os.close(fd)
+            fd = -1
+            yield proc
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _score(
