@@ -512,3 +512,43 @@ def test_release_force_updates_in_place_and_keeps_git(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "exercises.release", str(other)], cwd=ROOT,
                           env=env(), capture_output=True, text=True)
     assert proc.returncode == 2 and (other / "keep.txt").read_text() == "mine"
+
+
+def _appendix_commands() -> list[list[str]]:
+    """Every grader or release command in the instructors' appendix's code blocks."""
+    import shlex
+
+    text = (PACKAGE_DIR.parent / "book" / "appendix-instructors.md").read_text(encoding="utf-8")
+    commands, block, pending = [], False, ""
+    for line in text.splitlines():
+        if line.startswith("```"):
+            block = not block
+            continue
+        if not block:
+            continue
+        line = pending + line.split("  #")[0].strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if "-m exercises." in line:
+            commands.append(shlex.split(line))
+    return commands
+
+
+def test_the_appendix_commands_work_as_written():
+    """Each command uses the venv the Makefile builds and only options the tool has."""
+    from exercises.grade import _parser as grade_parser
+
+    commands = _appendix_commands()
+    assert len(commands) >= 5, commands
+    release_options = {"--force"}
+    for argv in commands:
+        assert argv[0] == ".venv/bin/python", f"not the project's venv: {' '.join(argv)}"
+        module, args = argv[2], argv[3:]
+        assert module in ("exercises.grade", "exercises.release"), argv
+        if module == "exercises.grade":
+            parsed = grade_parser().parse_args(args)  # SystemExit on an unknown option
+            assert parsed is not None
+        else:
+            assert {a for a in args if a.startswith("-")} <= release_options, argv
