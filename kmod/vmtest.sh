@@ -14,6 +14,7 @@
 #   VMTEST_ONLY=bench (only the paired throughput rounds and the dmesg check),
 #   VMTEST_CPU (QEMU -cpu model under TCG, default max),
 #   VMTEST_FAULT=bytes|leak|oops (build a broken module: see fault-check.sh).
+#   Hook for trace.sh (make trace): VMTEST_GUEST=trace, VMTEST_SERIAL3 (below).
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +43,20 @@ die() {
 	echo "vmtest: FAIL: $*" >&2
 	exit 1
 }
+
+# ------------------------------------------- hook for trace.sh (make trace)
+# VMTEST_GUEST=test|trace picks the guest's /init: vmtest/init.sh (the VM
+# test, default) or vmtest/trace-init.sh (ftrace capture).  VMTEST_SERIAL3=FILE
+# gives the guest a third serial port, /dev/ttyS2, written to FILE on the host.
+case "${VMTEST_GUEST:-test}" in
+test) GUEST_INIT=$HERE/vmtest/init.sh ;;
+trace) GUEST_INIT=$HERE/vmtest/trace-init.sh ;;
+*) die "VMTEST_GUEST=${VMTEST_GUEST}: expected test or trace" ;;
+esac
+EXTRA_SERIAL=()
+if [ -n "${VMTEST_SERIAL3:-}" ]; then
+	EXTRA_SERIAL=(-serial "file:$VMTEST_SERIAL3")
+fi
 
 elapsed() {
 	echo $(($(date +%s) - START))
@@ -154,7 +169,7 @@ mkdir -p "$ROOT/bin"
 cp "$BUSYBOX" "$ROOT/bin/busybox"
 cp "$HERE/.cache/guest/htstress" "$HERE/.cache/guest/khttpc" "$ROOT/bin/"
 cp "$HERE/khttpd.ko" "$ROOT/khttpd.ko"
-cp "$HERE/vmtest/init.sh" "$ROOT/init"
+cp "$GUEST_INIT" "$ROOT/init"
 chmod 755 "$ROOT/init"
 (cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) \
 	>"$WORK/initramfs.cpio" || die "cpio failed"
@@ -185,7 +200,7 @@ run_qemu() {
 	(timeout -k 5 "$limit" qemu-system-x86_64 "${opts[@]}" -smp "$SMP" -m 1024 \
 		-nographic -no-reboot -nic none -monitor none -pidfile "$WORK/qemu.pid" \
 		-kernel "$KERNEL" -initrd "$WORK/initramfs.cpio" -append "$APPEND" \
-		-serial "file:$CONSOLE_LOG" -serial "file:$KTAP_LOG"
+		-serial "file:$CONSOLE_LOG" -serial "file:$KTAP_LOG" "${EXTRA_SERIAL[@]}"
 	 exit $?) \
 		>"$WORK/qemu.log" 2>&1 </dev/null &
 	pid=$!
