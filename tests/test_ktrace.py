@@ -1,0 +1,198 @@
+"""khttpd_py.ktrace on small hand-written ftrace lines (no QEMU, no recording)."""
+
+from __future__ import annotations
+
+import pytest
+
+from khttpd_py.ktrace import (
+    ModeTrace,
+    TraceFormatError,
+    compare_with_sim,
+    distribution,
+    kworker_pool,
+    parse_line,
+    parse_trace,
+    scenario_from_trace,
+    summarize,
+)
+
+
+def line(comm: str, pid: int, cpu: int, ts: float, event: str, body: str) -> str:
+    return f"{comm:>16}-{pid:<7} [{cpu:03d}] ..... {ts:12.6f}: {event}: {body}"
+
+
+def mark(ts: float, text: str) -> str:
+    return line("sh", 90, 0, ts, "tracing_mark_write", f"khttpd-trace: {text}")
+
+
+def queue(ts: float, work: str, cpu: int = 0) -> str:
+    return line("khttpd", 80, cpu, ts, "workqueue_queue_work",
+                f"work struct={work} function=http_conn_work [khttpd] workqueue=khttpd "
+                f"req_cpu=8192 cpu=4294967295")
+
+
+def start(ts: float, work: str, comm: str, pid: int, cpu: int = 0) -> str:
+    return line(comm, pid, cpu, ts, "workqueue_execute_start",
+                f"work struct {work}: function http_conn_work [khttpd]")
+
+
+def end(ts: float, work: str, comm: str, pid: int, cpu: int = 0) -> str:
+    return line(comm, pid, cpu, ts, "workqueue_execute_end",
+                f"work struct {work}: function http_conn_work [khttpd]")
+
+
+def switch(ts: float, cpu: int, prev: tuple[str, int], state: str,
+           nxt: tuple[str, int]) -> str:
+    return line(prev[0], prev[1], cpu, ts, "sched_switch",
+                f"prev_comm={prev[0]} prev_pid={prev[1]} prev_prio=120 prev_state={state} ==> "
+                f"next_comm={nxt[0]} next_pid={nxt[1]} next_prio=120")
+
+
+def wakeup(ts: float, cpu: int, comm: str, pid: int) -> str:
+    return line("swapper/0", 0, cpu, ts, "sched_wakeup",
+                f"comm={comm} pid={pid} prio=120 target_cpu={cpu:03d}")
+
+
+IDLE = ("swapper/0", 0)
+KW1 = ("kworker/u4:1", 31)
+KW2 = ("kworker/u4:2", 32)
+
+
+def two_items(overlap: bool) -> list[str]:
+    """Two connections; the second starts while the first sleeps (overlap) or after it."""
+    second_start = 1.0015 if overlap else 1.0040
+    lines = [
+        mark(1.0, "mode unbound begin"),
+        mark(1.0001, "phase burst n=2"),
+        queue(1.0010, "0000aaaa"),
+        queue(1.0011, "0000bbbb"),
+        switch(1.0012, 0, IDLE, "R", KW1),
+        start(1.0013, "0000aaaa", *KW1),
+        switch(1.0014, 0, KW1, "S", IDLE),       # blocks in recv
+        switch(second_start - 0.0001, 1, IDLE, "R", KW2),
+        start(second_start, "0000bbbb", *KW2, cpu=1),
+        wakeup(1.0030, 0, *KW1),
+        switch(1.0031, 0, IDLE, "R", KW1),
+        end(1.0033, "0000aaaa", *KW1),
+        switch(1.0034, 0, KW1, "I", IDLE),
+        end(second_start + 0.0005, "0000bbbb", *KW2, cpu=1),
+        switch(second_start + 0.0006, 1, KW2, "I", IDLE),
+    ]
+    return sorted(lines, key=lambda s: float(s.split(": ")[0].split()[-1]))
+
+
+def test_parse_queue_work_fields() -> None:
+    ev = parse_line(queue(12.5, "00000000deadbeef", cpu=1), 7)
+    assert ev is not None
+    assert (ev.event, ev.cpu, ev.pid, ev.comm, ev.lineno) == ("workqueue_queue_work", 1, 80,
+                                                              "khttpd", 7)
+    assert ev.fields["function"] == "http_conn_work"
+    assert ev.fields["module"] == "khttpd"
+    assert ev.fields["workqueue"] == "khttpd"
+    assert ev.fields["req_cpu"] == 8192
+    assert ev.fields["cpu"] == -1          # 4294967295: an unbound pwq's pool has no CPU
+    assert ev.us == 12_500_000
+
+
+def test_parse_comm_with_dash_and_space_and_comments() -> None:
+    ev = parse_line("   khttpd-conn-1234  [000] d..3.   5.000001: sched_process_exit: "
+                    "comm=khttpd-conn pid=1234 prio=120")
+    assert ev is not None and ev.comm == "khttpd-conn" and ev.pid == 1234
+    assert ev.fields == {"comm": "khttpd-conn", "pid": 1234, "prio": 120}
+    assert parse_line("# tracer: nop") is None
+    assert parse_line("   ") is None
+
+
+def test_bad_lines_are_errors_that_name_the_line() -> None:
+    with pytest.raises(TraceFormatError, match="line 3"):
+        parse_line("garbage", 3)
+    with pytest.raises(TraceFormatError, match="workqueue_activate_work"):
+        parse_line(line("k", 1, 0, 1.0, "workqueue_activate_work", "nonsense here"), 1)
+    with pytest.raises(TraceFormatError, match="overflowed"):
+        parse_trace(["CPU:1 [LOST 12 EVENTS]"])
+
+
+def test_kworker_pool_names() -> None:
+    assert kworker_pool("kworker/1:2") == "cpu1"
+    assert kworker_pool("kworker/0:1H") == "cpu0H"
+    assert kworker_pool("kworker/u4:3") == "unbound4"
+    assert kworker_pool("khttpd-conn") is None
+
+
+def test_work_items_become_connections_with_latency() -> None:
+    t = ModeTrace(parse_trace(two_items(overlap=True)))
+    assert t.kind == "cmwq"
+    assert [s.connection for s in t.services] == ["burst#1", "burst#2"]
+    first, second = t.services
+    assert first.worker_comm == "kworker/u4:1" and second.worker_comm == "kworker/u4:2"
+    assert first.latency_us == 300 and second.latency_us == 400
+    assert t.peak_running() == {"unbound4": 2, "all": 2}
+    assert t.start_order() == ["burst#1", "burst#2"]
+    s = summarize(t)
+    assert s["connections"] == s["connections_finished"] == 2
+    assert s["latency"]["n"] == 2 and s["latency"]["max_ms"] == 0.4
+
+
+def test_sequential_items_never_overlap() -> None:
+    t = ModeTrace(parse_trace(two_items(overlap=False)))
+    assert t.peak_running()["all"] == 1
+
+
+def test_phases_from_sched_switch() -> None:
+    t = ModeTrace(parse_trace(two_items(overlap=True)))
+    sc = scenario_from_trace(t, cpus=2)
+    first = sc.works[0]
+    # on CPU 1.0013-1.0014, asleep until the wake-up at 1.0030, on CPU 1.0031-1.0033
+    assert first.phases == (("burn", 100), ("sleep", 1600), ("burn", 200))
+    assert first.at == 0 and sc.works[1].at == 100
+
+
+def test_compare_gives_a_score_between_0_and_1() -> None:
+    t = ModeTrace(parse_trace(two_items(overlap=True)))
+    cmp = compare_with_sim(t, cpus=2)
+    assert 0.0 <= cmp.agreement <= 1.0
+    assert set(cmp.scores) == {"workers", "peak", "order", "latency"}
+    assert cmp.kernel["peak"] == 2
+    assert "agreement" in cmp.text()
+
+
+def test_kthread_threads_are_connections() -> None:
+    lines = [
+        mark(2.0, "mode kthread begin"),
+        mark(2.0001, "phase seq n=1"),
+        mark(2.0002, "conn seq.1"),
+        line("kthreadd", 2, 0, 2.0010, "task_newtask",
+             "pid=500 comm=kthreadd clone_flags=800711 oom_score_adj=0"),
+        line("kthreadd", 500, 0, 2.0011, "task_rename",
+             "pid=500 oldcomm=kthreadd newcomm=khttpd-conn oom_score_adj=0"),
+        switch(2.0015, 1, IDLE, "R", ("khttpd-conn", 500)),
+        line("khttpd-conn", 500, 1, 2.0020, "sched_process_exit",
+             "comm=khttpd-conn pid=500 prio=120"),
+    ]
+    t = ModeTrace(parse_trace(lines))
+    assert t.kind == "kthread"
+    (svc,) = t.services
+    assert svc.connection == "seq.1" and svc.latency_us == 500 and svc.ended_us == 2_002_000
+    assert len(t.created("conn")) == 1
+    with pytest.raises(ValueError, match="kthread"):
+        scenario_from_trace(t, cpus=2)
+
+
+def test_kworkers_over_time_counts_creations_and_exits() -> None:
+    lines = [
+        mark(1.0, "mode bound begin"),
+        line("kthreadd", 2, 0, 1.1, "task_newtask",
+             "pid=77 comm=kthreadd clone_flags=800711 oom_score_adj=0"),
+        line("kthreadd", 77, 0, 1.1001, "task_rename",
+             "pid=77 oldcomm=kthreadd newcomm=kworker/0:3 oom_score_adj=0"),
+        line("kworker/0:2", 20, 0, 1.5, "sched_process_exit", "comm=kworker/0:2 pid=20 prio=120"),
+    ]
+    t = ModeTrace(parse_trace(lines), initial_tasks={20: "kworker/0:2", 21: "kworker/1:0"})
+    assert t.kworkers_over_time() == [(0.0, 2), (100.1, 3), (500.0, 2)]
+
+
+def test_distribution_histogram() -> None:
+    d = distribution([5, 50, 500, 5000, 50_000, 500_000])
+    assert d["n"] == 6
+    assert list(d["histogram"].values()) == [1, 1, 1, 1, 1, 1]
+    assert distribution([]) == {"n": 0}
