@@ -24,7 +24,9 @@ usage() {
 	exit 2
 }
 
-[ $# -eq 1 ] && [ -n "$1" ] || usage
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+	usage
+fi
 OUT=$1
 MODES=${TRACE_MODES:-kthread,unbound,bound,max1}
 BUF_KB=${TRACE_BUF_KB:-8192}
@@ -84,6 +86,7 @@ rm -f "$OUT/.results.tar.gz" "$SERIAL"
 
 PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH} "$PYTHON" -m khttpd_py.ktrace summarize "$OUT" \
 	--started "$START" --command "${TRACE_COMMAND:-kmod/trace.sh $1}" \
+	--qemu "$(qemu-system-x86_64 --version | head -n 1)" \
 	--accel "$(sed -n 's/^# booting .* with \([a-z]*\),.*/\1/p' "$LOG" | head -n 1)" || exit 1
 echo "# trace: results in $OUT (summary.json, metadata.json, one directory per mode)"
 if [ "$rc" -ne 0 ]; then

@@ -7,7 +7,7 @@ import json
 import sys
 
 from khttpd_py.ktrace import MODES, RECORDED, TraceFormatError, compare_with_sim, load_recorded
-from khttpd_py.ktrace.recording import summarize, write_summary
+from khttpd_py.ktrace.recording import pack, summarize, write_summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--started", default="", help="UTC date of the recording")
     p.add_argument("--command", default="", help="the command that recorded it")
     p.add_argument("--accel", default="", help="QEMU accelerator (tcg or kvm)")
+    p.add_argument("--qemu", default="", help="QEMU version line")
+    p.add_argument("--events", choices=("module", "all", "none"), default="module",
+                   help="which events summary.json lists (default: the module's)")
+    p = sub.add_parser("pack", help="gzip DIR's traces and summary.json for committing")
+    p.add_argument("dir")
     p = sub.add_parser("show", help="print each mode's summary")
     p.add_argument("dir", nargs="?", default=str(RECORDED))
     p.add_argument("--mode", action="append", help="only these modes")
@@ -31,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "summarize":
             for path in write_summary(args.dir, started=args.started, command=args.command,
-                                      accel=args.accel):
+                                      accel=args.accel, qemu=args.qemu,
+                                      events=args.events):
+                print(f"# wrote {path}")
+            return 0
+        if args.cmd == "pack":
+            for path in pack(args.dir):
                 print(f"# wrote {path}")
             return 0
         rec = load_recorded(args.dir)

@@ -83,7 +83,9 @@ def scenario_from_trace(trace: ModeTrace, cpus: int, wq_flags: str = "unbound",
     base = min(s.queued_us or 0 for s in done)
     works = []
     for s in done:
-        cpu = s.queue_cpu if s.queue_cpu is not None and s.queue_cpu < cpus else 0
+        # a bound item's pool is its pwq's CPU; an unbound one runs where it can
+        cpu = s.pwq_cpu if s.pwq_cpu is not None and s.pwq_cpu >= 0 else s.queue_cpu
+        cpu = cpu if cpu is not None and 0 <= cpu < cpus else 0
         works.append(WorkSpec(s.connection.replace("#", "_"), item_phases(trace, s), "khttpd",
                               cpu, (s.queued_us or 0) - base))
     return Scenario(name="trace", model="cmwq", cpus=cpus,

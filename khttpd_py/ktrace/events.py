@@ -15,9 +15,9 @@ typed (ints as ints), for the events ``make -C kmod trace`` enables (their
 
 * ``workqueue_queue_work``: ``work struct=%p function=%ps workqueue=%s
   req_cpu=%d cpu=%d`` -> ``work``, ``function``, ``workqueue``, ``req_cpu``,
-  ``cpu`` (``req_cpu`` 8192 is WORK_CPU_UNBOUND; ``cpu`` is the CPU of the
-  pool_workqueue the work went to, -1... for unbound pwqs it is that pwq's
-  pool's CPU, which is -1 in 6.1's output as an unsigned 4294967295)
+  ``cpu`` (``req_cpu`` 8192 is WORK_CPU_UNBOUND, what ``queue_work()``
+  passes; ``cpu`` is the CPU of the pool the work went to: the queueing CPU
+  for a per-CPU workqueue, -1 for an unbound one)
 * ``workqueue_activate_work``: ``work struct %p`` -> ``work``
 * ``workqueue_execute_start`` / ``workqueue_execute_end``: ``work struct %p:
   function %ps`` -> ``work``, ``function``
@@ -76,9 +76,16 @@ class TraceEvent:
         return self.fields.get(key, default)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {"ts": self.ts, "cpu": self.cpu, "pid": self.pid, "comm": self.comm,
-                "event": self.event, **self.fields}
+        """Plain data for JSON: the common fields, ``args`` (the event's own fields,
+        whose names may repeat the common ones: ``task_newtask`` has its own
+        ``pid``), and for workqueue events ``work``/``function``/``workqueue`` on top."""
+        out: dict[str, Any] = {"ts": self.ts, "cpu": self.cpu, "pid": self.pid,
+                               "comm": self.comm, "event": self.event}
+        for key in ("work", "function", "workqueue"):
+            if key in self.fields:
+                out[key] = self.fields[key]
+        out["args"] = dict(self.fields)
+        return out
 
 
 # comm may hold spaces and dashes: the pid is the last "-digits" before the CPU
@@ -168,8 +175,28 @@ def parse_line(line: str, lineno: int = 0) -> TraceEvent | None:
     )
 
 
-def parse_trace(lines: str | Iterable[str]) -> list[TraceEvent]:
+def read_kallsyms(text: str) -> dict[str, tuple[str, str]]:
+    """``/proc/kallsyms`` lines -> {``"0xffffffffc0201540"``: (name, module)}.
+
+    ftrace resolves ``%ps`` when the trace is *read*; a trace read after the
+    module was unloaded shows its functions as raw addresses, which the
+    recording's ``kallsyms.txt`` (taken while it was loaded) names again.
+    """
+    table: dict[str, tuple[str, str]] = {}
+    for row in text.splitlines():
+        parts = row.split()
+        if len(parts) >= 3:
+            module = parts[3].strip("[]") if len(parts) > 3 else ""
+            table[f"0x{int(parts[0], 16):x}"] = (parts[2], module)
+    return table
+
+
+def parse_trace(lines: str | Iterable[str],
+                symbols: dict[str, tuple[str, str]] | None = None) -> list[TraceEvent]:
     """Every event of a trace (its text, or an iterable of lines), in file order.
+
+    ``symbols`` (from :func:`read_kallsyms`) names functions printed as raw
+    addresses.
 
     ftrace merges the per-CPU buffers by timestamp when it prints ``trace``,
     so file order is time order.  Raises :class:`TraceFormatError` on the first
@@ -185,8 +212,12 @@ def parse_trace(lines: str | Iterable[str]) -> list[TraceEvent]:
             raise TraceFormatError(f"line {n}: the ring buffer overflowed ({line.strip()}); "
                                    "record again with a larger buffer (TRACE_BUF_KB)")
         ev = parse_line(line, n)
-        if ev is not None:
-            events.append(ev)
+        if ev is None:
+            continue
+        func = ev.fields.get("function")
+        if symbols and isinstance(func, str) and func in symbols:
+            ev.fields["function"], ev.fields["module"] = symbols[func]
+        events.append(ev)
     return events
 
 

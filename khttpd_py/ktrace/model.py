@@ -74,6 +74,8 @@ class Service:
     start_cpu: int | None = None
     queue_cpu: int | None = None
     req_cpu: int | None = None
+    pwq_cpu: int | None = None
+    """The pool's CPU from ``workqueue_queue_work`` (-1: an unbound pool)."""
     workqueue: str = ""
     function: str = ""
     phase: str = ""
@@ -106,6 +108,7 @@ class Service:
             "latency_ms": None if lat is None else round(lat / 1000, 3),
             "worker_pid": self.worker_pid, "worker_comm": self.worker_comm,
             "pool": self.pool, "queue_cpu": self.queue_cpu, "req_cpu": self.req_cpu,
+            "pwq_cpu": self.pwq_cpu,
             "start_cpu": self.start_cpu,
         }
 
@@ -152,6 +155,8 @@ class ModeTrace:
         self.work_runs: list[Service] = []
         self.oncpu: dict[int, list[tuple[int, int, int, str]]] = {}
         self.wakeups: dict[int, list[int]] = {}
+        self.owner: dict[int, Service] = {}
+        """Index in :attr:`events` of a workqueue event -> the work item it belongs to."""
         self._build()
 
     # --- construction ------------------------------------------------------------------
@@ -169,22 +174,24 @@ class ModeTrace:
 
     def _build(self) -> None:
         pending: dict[str, list[Service]] = {}
-        running: dict[str, Service] = {}
+        running: dict[tuple[str, int], Service] = {}
         on: dict[int, tuple[int, int, str]] = {}  # pid -> (since, cpu, comm)
         conns: dict[int, Service] = {}
-        for ev in self.events:
+        for i, ev in enumerate(self.events):
             name = ev.event
             if name == "workqueue_queue_work":
                 svc = Service(key=str(ev.get("work")), kind="work", queued_us=ev.us,
-                              queue_cpu=ev.cpu, req_cpu=ev.get("req_cpu"),
+                              queue_cpu=ev.cpu, req_cpu=ev.get("req_cpu"), pwq_cpu=ev.get("cpu"),
                               workqueue=str(ev.get("workqueue", "")),
                               function=str(ev.get("function", "")))
                 pending.setdefault(svc.key, []).append(svc)
                 self.work_runs.append(svc)
+                self.owner[i] = svc
             elif name == "workqueue_activate_work":
                 for svc in reversed(pending.get(str(ev.get("work")), [])):
                     if svc.activated_us is None:
                         svc.activated_us = ev.us
+                        self.owner[i] = svc
                         break
             elif name == "workqueue_execute_start":
                 key = str(ev.get("work"))
@@ -200,11 +207,15 @@ class ModeTrace:
                 svc.start_cpu = ev.cpu
                 if not svc.function:
                     svc.function = str(ev.get("function", ""))
-                running[key] = svc
+                running[(key, ev.pid)] = svc
+                self.owner[i] = svc
             elif name == "workqueue_execute_end":
-                svc = running.pop(str(ev.get("work")), None)
+                # keyed by worker too: a freed item's memory may be queued and
+                # started again elsewhere before its own execute_end
+                svc = running.pop((str(ev.get("work")), ev.pid), None)
                 if svc is not None:
                     svc.ended_us = ev.us
+                    self.owner[i] = svc
             elif name == "task_newtask":
                 life = self._thread(int(ev.get("pid")))
                 life.created_us = ev.us
@@ -266,6 +277,38 @@ class ModeTrace:
                 svc.connection, conn = conn, ""
             else:
                 svc.connection = f"{phase or 'conn'}#{rank}"
+
+    # --- events as data ------------------------------------------------------------------
+    def event_rows(self, scope: str = "all") -> list[dict[str, Any]]:
+        """The events as dicts, with ``t_ms`` (after the mode began) and ``connection``.
+
+        ``connection`` is set on the workqueue events of the module's work items
+        and on the events of a kthread-mode connection thread.  ``scope`` is
+        ``"all"`` or ``"module"``: only markers, thread creations/renames/exits,
+        the module's work items' events and scheduler events of the tasks that
+        served connections (their kworkers, khttpd threads).
+        """
+        if scope not in ("all", "module"):
+            raise ValueError(f"scope {scope!r}: expected 'all' or 'module'")
+        conn_of_pid = {s.worker_pid: s.connection for s in self.services if s.kind == "kthread"}
+        pids = {s.worker_pid for s in self.services if s.worker_pid is not None}
+        pids |= {t.pid for t in self.threads.values() if t.kind in ("conn", "daemon")}
+        lifecycle = ("task_newtask", "task_rename", "sched_process_exit", "tracing_mark_write")
+        rows = []
+        for i, ev in enumerate(self.events):
+            svc = self.owner.get(i)
+            mine = svc is not None and svc.function == self.function
+            if scope == "module" and not (mine or ev.event in lifecycle or (
+                    ev.event.startswith("sched_") and {ev.pid, ev.get("pid"), ev.get("prev_pid"),
+                                                       ev.get("next_pid")} & pids)):
+                continue
+            row = {"t_ms": round((ev.us - self.t0_us) / 1000, 3), **ev.to_dict()}
+            if mine and svc is not None:
+                row["connection"] = svc.connection
+            elif ev.pid in conn_of_pid:
+                row["connection"] = conn_of_pid[ev.pid]
+            rows.append(row)
+        return rows
 
     # --- questions a reader asks ----------------------------------------------------------
     @property

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from khttpd_py.ktrace.events import TraceEvent, TraceFormatError, parse_trace
+from khttpd_py.ktrace.events import TraceEvent, TraceFormatError, parse_trace, read_kallsyms
 from khttpd_py.ktrace.model import ModeTrace, distribution, kworker_pool
 
 MODES: dict[str, dict[str, Any]] = {
@@ -137,7 +137,10 @@ class Recording:
 
     def events(self, mode: str) -> list[TraceEvent]:
         """The typed events of one mode."""
-        return parse_trace(read_trace_text(self.root / mode))
+        d = self.root / mode
+        syms = d / "kallsyms.txt"
+        table = read_kallsyms(syms.read_text()) if syms.exists() else None
+        return parse_trace(read_trace_text(d), table)
 
     def mode(self, mode: str) -> ModeTrace:
         """One mode's :class:`ModeTrace`; raises if the ring buffer lost events."""
@@ -149,6 +152,22 @@ class Recording:
             raise TraceFormatError(f"{d}: the ring buffer lost {lost} events; "
                                    "record again with a larger TRACE_BUF_KB")
         return ModeTrace(self.events(mode), read_tasks(d / "tasks-before.txt"))
+
+    def summary_json(self) -> dict[str, Any]:
+        """summary.json (or the committed summary.json.gz) as written by :func:`write_summary`."""
+        plain = self.root / "summary.json"
+        if plain.exists():
+            return json.loads(plain.read_text())
+        packed = self.root / "summary.json.gz"
+        if packed.exists():
+            return json.loads(gzip.decompress(packed.read_bytes()))
+        raise FileNotFoundError(f"{self.root}: no summary.json (run: python -m khttpd_py.ktrace "
+                                f"summarize {self.root})")
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """metadata.json: guest kernel, date, command, load, accelerator."""
+        return json.loads((self.root / "metadata.json").read_text())
 
     def sysfs(self, mode: str) -> str:
         """The guest's /sys/devices/virtual/workqueue/ dump taken with the module loaded."""
@@ -192,8 +211,12 @@ def summarize(trace: ModeTrace) -> dict[str, Any]:
     }
 
 
-def summary_document(rec: Recording, with_events: bool = True) -> dict[str, Any]:
-    """summary.json: per mode the parameters, the summary, the connections and the events."""
+def summary_document(rec: Recording, events: str = "module") -> dict[str, Any]:
+    """summary.json: per mode the parameters, the summary, the connections and the events.
+
+    ``events`` is the scope of :meth:`ModeTrace.event_rows` (``"module"``,
+    the default, or ``"all"``), or ``"none"`` to leave the events out.
+    """
     modes: dict[str, Any] = {}
     for name in rec.modes():
         trace = rec.mode(name)
@@ -203,22 +226,42 @@ def summary_document(rec: Recording, with_events: bool = True) -> dict[str, Any]
             "result": rec.result(name),
             "connections": [s.to_dict(trace.t0_us) for s in trace.services],
         }
-        if with_events:
-            entry["t0_us"] = trace.t0_us
-            entry["events"] = [ev.to_dict() for ev in trace.events]
+        entry["t0_us"] = trace.t0_us
+        if events != "none":
+            entry["events_scope"] = events
+            entry["events"] = trace.event_rows(events)
         modes[name] = entry
     return {"format": "khttpd-ktrace-summary/1", "modes": modes}
 
 
+def _dump(doc: dict[str, Any]) -> str:
+    """JSON with each mode's events one a line (indent=1 elsewhere)."""
+    rows: dict[str, list[Any]] = {}
+    for name, entry in doc["modes"].items():
+        if "events" in entry:
+            rows[name] = entry["events"]
+            entry["events"] = f"@events:{name}@"
+    text = json.dumps(doc, indent=1)
+    for name, events in rows.items():
+        body = ",\n".join("   " + json.dumps(e, separators=(",", ":")) for e in events)
+        text = text.replace(json.dumps(f"@events:{name}@"), "[\n" + body + "\n  ]", 1)
+        doc["modes"][name]["events"] = events
+    return text
+
+
 def write_summary(root: Path | str, *, started: str = "", command: str = "",
-                  accel: str = "") -> tuple[Path, Path]:
-    """Write summary.json and metadata.json into a ``make trace`` directory."""
+                  accel: str = "", qemu: str = "", events: str = "module") -> tuple[Path, Path]:
+    """Write summary.json and metadata.json into a ``make trace`` directory.
+
+    summary.json holds one event a line, so that it stays readable and diffs
+    well; ``events`` is :func:`summary_document`'s scope.
+    """
     rec = Recording(Path(root))
     if not rec.modes():
         raise FileNotFoundError(f"{root}: no recorded mode (no */trace.txt)")
-    doc = summary_document(rec)
+    doc = summary_document(rec, events)
     summary_path = rec.root / "summary.json"
-    summary_path.write_text(json.dumps(doc, indent=1) + "\n")
+    summary_path.write_text(_dump(doc) + "\n")
     guest = rec.guest
     meta = {
         "format": "khttpd-ktrace-metadata/1",
@@ -227,6 +270,7 @@ def write_summary(root: Path | str, *, started: str = "", command: str = "",
         "guest_cpus": int(guest["nproc"]) if guest.get("nproc", "").isdigit() else None,
         "guest_cmdline": guest.get("cmdline", ""),
         "accelerator": accel,
+        "qemu": qemu,
         "date": started,
         "command": command,
         "modes": {m: MODES.get(m, {}) for m in rec.modes()},
@@ -239,3 +283,21 @@ def write_summary(root: Path | str, *, started: str = "", command: str = "",
     meta_path = rec.root / "metadata.json"
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return summary_path, meta_path
+
+
+def pack(root: Path | str) -> list[Path]:
+    """Compress a recording for committing: trace.txt and summary.json -> .gz (gzip -9,
+    no name or time stamp, so equal input gives equal bytes); drops the originals."""
+    rec = Recording(Path(root))
+    targets = [rec.root / m / "trace.txt" for m in rec.modes()] + [rec.root / "summary.json"]
+    done = []
+    for path in targets:
+        if not path.exists():
+            continue
+        gz = path.with_name(path.name + ".gz")
+        with gz.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                 compresslevel=9, mtime=0) as dst:
+            dst.write(path.read_bytes())
+        path.unlink()
+        done.append(gz)
+    return done

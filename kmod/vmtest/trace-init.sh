@@ -81,12 +81,12 @@ mark() {
 
 # a filter and enable for one event; fails loudly when the kernel refuses
 event() {	# SUBSYSTEM/EVENT [FILTER]
-	_d=$TR/events/$1
-	[ -d "$_d" ] || { echo "# no tracepoint $1 in this kernel"; return 1; }
+	_ed=$TR/events/$1
+	[ -d "$_ed" ] || { echo "# no tracepoint $1 in this kernel"; return 1; }
 	if [ -n "${2:-}" ]; then
-		echo "$2" >"$_d/filter" || { echo "# filter refused for $1: $2"; return 1; }
+		echo "$2" >"$_ed/filter" || { echo "# filter refused for $1: $2"; return 1; }
 	fi
-	echo 1 >"$_d/enable" || { echo "# cannot enable $1"; return 1; }
+	echo 1 >"$_ed/enable" || { echo "# cannot enable $1"; return 1; }
 }
 
 setup_trace() {
@@ -199,6 +199,9 @@ trace_mode() {
 	echo 1 >"$TR/tracing_on"
 	mark "mode $MODE begin"
 	insmod_mode "$MODE" || { echo 0 >"$TR/tracing_on"; return 1; }
+	# the trace is read after rmmod, when %ps can no longer name the
+	# module's functions: keep their addresses for the host's parser
+	grep '\[khttpd\]' /proc/kallsyms >"$_d/kallsyms.txt"
 	sleep 0.5
 	load
 	sysfs_wq >"$_d/sysfs-workqueue.txt"
