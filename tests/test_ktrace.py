@@ -1,20 +1,26 @@
-"""khttpd_py.ktrace on small hand-written ftrace lines (no QEMU, no recording)."""
+"""khttpd_py.ktrace: on small hand-written ftrace lines, then on the recorded traces
+in book/data/ktrace (no QEMU needed)."""
 
 from __future__ import annotations
 
 import pytest
 
 from khttpd_py.ktrace import (
+    LOAD,
+    MODES,
     ModeTrace,
+    Recording,
     TraceFormatError,
     compare_with_sim,
     distribution,
     kworker_pool,
+    load_recorded,
     parse_line,
     parse_trace,
     scenario_from_trace,
     summarize,
 )
+from khttpd_py.ktrace.model import MODULE_FUNCTION
 
 
 def line(comm: str, pid: int, cpu: int, ts: float, event: str, body: str) -> str:
@@ -163,7 +169,7 @@ def test_kthread_threads_are_connections() -> None:
         mark(2.0002, "conn seq.1"),
         line("kthreadd", 2, 0, 2.0010, "task_newtask",
              "pid=500 comm=kthreadd clone_flags=800711 oom_score_adj=0"),
-        line("kthreadd", 500, 0, 2.0011, "task_rename",
+        line("khttpd", 80, 0, 2.0011, "task_rename",
              "pid=500 oldcomm=kthreadd newcomm=khttpd-conn oom_score_adj=0"),
         switch(2.0015, 1, IDLE, "R", ("khttpd-conn", 500)),
         line("khttpd-conn", 500, 1, 2.0020, "sched_process_exit",
@@ -196,3 +202,111 @@ def test_distribution_histogram() -> None:
     assert d["n"] == 6
     assert list(d["histogram"].values()) == [1, 1, 1, 1, 1, 1]
     assert distribution([]) == {"n": 0}
+
+
+# --- the recorded traces (book/data/ktrace, made by make -C kmod trace) --------------------
+
+@pytest.fixture(scope="module")
+def rec() -> Recording:
+    return load_recorded()
+
+
+@pytest.fixture(scope="module")
+def traces(rec: Recording) -> dict[str, ModeTrace]:
+    return {m: rec.mode(m) for m in rec.modes()}
+
+
+def test_recording_says_where_it_comes_from(rec: Recording) -> None:
+    meta = rec.metadata
+    assert meta["guest_kernel"].startswith("6.1.")
+    assert meta["command"] == "make -C kmod trace OUT=book/data/ktrace"
+    assert meta["date"][:4].isdigit() and meta["load"] == LOAD
+    assert rec.modes() == ["kthread", "unbound", "bound", "max1"]
+    assert rec.guest_cpus == 2
+    for mode in rec.modes():
+        assert rec.result(mode)["lost_events"] == "0"
+        assert rec.result(mode)["clients_ok"] == "20/20"
+        assert rec.result(mode)["htstress_good"] == "24/24"
+
+
+def test_every_mode_served_the_whole_load(traces: dict[str, ModeTrace]) -> None:
+    for mode, t in traces.items():
+        assert len(t.services) == LOAD["connections"], mode
+        assert all(s.started_us is not None and s.ended_us is not None for s in t.services), mode
+        assert t.start_order()[:8] == [f"seq.{i}" for i in range(1, 9)], mode
+
+
+def test_kthread_mode_forks_one_thread_per_connection(traces: dict[str, ModeTrace]) -> None:
+    t = traces["kthread"]
+    assert t.kind == "kthread"
+    conns = t.created("conn")
+    assert len(conns) == LOAD["connections"]
+    assert len({c.pid for c in conns}) == len(conns)
+    assert all(c.exited_us is not None for c in conns)       # each thread ends with its connection
+    assert MODULE_FUNCTION not in t.functions()                # no work item of the module
+
+
+def test_cmwq_modes_run_the_module_work_function_on_kworkers(
+        traces: dict[str, ModeTrace]) -> None:
+    for mode in ("unbound", "bound", "max1"):
+        t = traces[mode]
+        assert t.kind == "cmwq"
+        assert t.functions()[MODULE_FUNCTION] == LOAD["connections"]
+        assert t.created("conn") == []
+        assert all(s.workqueue == "khttpd" and s.worker_comm.startswith("kworker/")
+                   for s in t.services)
+
+
+def test_unbound_items_run_in_the_unbound_pool_bound_ones_on_their_cpu(
+        traces: dict[str, ModeTrace]) -> None:
+    assert all(s.pool.startswith("unbound") and s.pwq_cpu == -1
+               for s in traces["unbound"].services)
+    bound = traces["bound"].services
+    assert all(s.pool == f"cpu{s.pwq_cpu}" and s.start_cpu == s.pwq_cpu for s in bound)
+
+
+def test_max_active_1_never_runs_two_items_at_once(traces: dict[str, ModeTrace]) -> None:
+    t = traces["max1"]
+    assert t.peak_running()["all"] == 1
+    assert len({s.worker_pid for s in t.services}) == 1
+    assert t.start_order() == [s.connection for s in t.services]   # FIFO
+    # the four keep-alive clients hold their item ~600 ms each: the last waits > 1 s
+    holds = [s.latency_us or 0 for s in t.services if s.phase == "hold"]
+    assert max(holds) > 1_000_000
+    # without the cap the four holders run at once and nobody waits that long
+    assert traces["unbound"].peak_running()["all"] >= 4
+    assert max(traces["unbound"].latencies_us()) < 100_000
+
+
+def test_module_workqueue_is_not_in_sysfs(rec: Recording) -> None:
+    for mode in ("unbound", "bound", "max1"):
+        dump = rec.sysfs(mode)
+        assert "# khttpd: absent (the module's workqueue is not WQ_SYSFS)" in dump
+        assert "/sys/devices/virtual/workqueue/cpumask" in dump
+
+
+def test_summary_json_matches_the_parser(rec: Recording, traces: dict[str, ModeTrace]) -> None:
+    doc = rec.summary_json()
+    assert doc["format"] == "khttpd-ktrace-summary/1"
+    for mode, t in traces.items():
+        entry = doc["modes"][mode]
+        fresh = summarize(t)
+        fresh["kworkers_alive"]["series_ms"] = [list(p) for p in
+                                                fresh["kworkers_alive"]["series_ms"]]
+        assert entry["summary"] == fresh, mode
+        assert len(entry["connections"]) == LOAD["connections"]
+        served = {e["connection"] for e in entry["events"] if "connection" in e}
+        assert served == {c["connection"] for c in entry["connections"]}
+
+
+def test_simulator_replay_agrees_with_the_kernel(rec: Recording,
+                                                  traces: dict[str, ModeTrace]) -> None:
+    for mode in ("unbound", "bound", "max1"):
+        p = MODES[mode]
+        cmp = compare_with_sim(traces[mode], rec.guest_cpus, p["wq_flags"], p["max_active"])
+        assert cmp.scores["peak"] == 1.0, mode
+        assert cmp.scores["order"] >= 0.95, mode
+        assert cmp.agreement >= 0.8, mode
+        assert len(cmp.per_item) == LOAD["connections"]
+    one = compare_with_sim(traces["max1"], rec.guest_cpus, "unbound", 1)
+    assert one.sim["peak"] == 1 and one.sim["workers"] == 1

@@ -249,7 +249,19 @@ class ModeTrace:
                         svc.started_us = ev.us
                         svc.start_cpu = ev.cpu
             elif name in ("sched_wakeup", "sched_wakeup_new"):
-                self.wakeups.setdefault(int(ev.get("pid")), []).append(ev.us)
+                pid = int(ev.get("pid"))
+                self.wakeups.setdefault(pid, []).append(ev.us)
+                svc = conns.get(pid)
+                if svc is not None and svc.started_us is None and pid in on:
+                    # woken by kthread_run() before it had switched out after
+                    # kthread()'s complete(): it goes on with no sched_switch
+                    svc.started_us = ev.us
+                    svc.start_cpu = on[pid][1]
+            if name != "task_rename" and ev.pid in conns and conns[ev.pid].started_us is None:
+                # the thread is current, so it has started (a trace whose
+                # sched_switch filter missed its switch-in)
+                conns[ev.pid].started_us = ev.us
+                conns[ev.pid].start_cpu = ev.cpu
         self.services = [s for s in self.work_runs if s.function == self.function]
         self.services.extend(conns.values())
         self.services.sort(key=lambda s: (s.queued_us is None, s.queued_us or 0))

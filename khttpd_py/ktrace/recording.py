@@ -263,6 +263,13 @@ def write_summary(root: Path | str, *, started: str = "", command: str = "",
     summary_path = rec.root / "summary.json"
     summary_path.write_text(_dump(doc) + "\n")
     guest = rec.guest
+    meta_path = rec.root / "metadata.json"
+    # summarising again (a newer parser) keeps what only the recording run knew
+    old = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    started = started or old.get("date", "")
+    command = command or old.get("command", "")
+    accel = accel or old.get("accelerator", "")
+    qemu = qemu or old.get("qemu", "")
     meta = {
         "format": "khttpd-ktrace-metadata/1",
         "guest_kernel": guest.get("uname_r", ""),
@@ -280,7 +287,6 @@ def write_summary(root: Path | str, *, started: str = "", command: str = "",
         "trace_clock": guest.get("trace_clock", ""),
         "results": {m: rec.result(m) for m in rec.modes()},
     }
-    meta_path = rec.root / "metadata.json"
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     return summary_path, meta_path
 

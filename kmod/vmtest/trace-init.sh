@@ -108,9 +108,10 @@ setup_trace() {
 	event task/task_newtask 'comm == "kthreadd"' &&
 	event task/task_rename "newcomm ~ \"$THREADS\" || newcomm ~ \"$CONNS\"" &&
 	event sched/sched_process_exit "comm ~ \"$THREADS\" || comm ~ \"$CONNS\"" &&
-	event sched/sched_wakeup "comm ~ \"$THREADS\" || comm ~ \"$CONNS\"" &&
+	event sched/sched_wakeup "comm ~ \"$THREADS\" || comm ~ \"$CONNS\" || comm == \"kthreadd\"" &&
 	event sched/sched_wakeup_new "comm ~ \"$THREADS\" || comm ~ \"$CONNS\" || comm == \"kthreadd\"" &&
-	event sched/sched_switch "prev_comm ~ \"$THREADS\" || next_comm ~ \"$THREADS\" || prev_comm ~ \"$CONNS\" || next_comm ~ \"$CONNS\""
+	# kthreadd too: a new kthread runs as "kthreadd" until it is named
+	event sched/sched_switch "prev_comm ~ \"$THREADS\" || next_comm ~ \"$THREADS\" || prev_comm ~ \"$CONNS\" || next_comm ~ \"$CONNS\" || prev_comm == \"kthreadd\" || next_comm == \"kthreadd\""
 }
 
 # tasks: the kernel threads that matter here, "pid comm" a line
