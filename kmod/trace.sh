@@ -33,6 +33,12 @@ BUF_KB=${TRACE_BUF_KB:-8192}
 case "$MODES" in
 *[!a-z0-9,]* | "") echo "trace: TRACE_MODES=$MODES: expected e.g. kthread,unbound" >&2; exit 2 ;;
 esac
+for m in ${MODES//,/ }; do
+	case "$m" in
+	kthread | unbound | bound | max1) ;;
+	*) echo "trace: TRACE_MODES: unknown mode '$m' (kthread, unbound, bound, max1)" >&2; exit 2 ;;
+	esac
+done
 case "$BUF_KB" in
 *[!0-9]* | "") echo "trace: TRACE_BUF_KB=$BUF_KB: expected a number of KiB" >&2; exit 2 ;;
 esac

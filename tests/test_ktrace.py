@@ -308,5 +308,7 @@ def test_simulator_replay_agrees_with_the_kernel(rec: Recording,
         assert cmp.scores["order"] >= 0.95, mode
         assert cmp.agreement >= 0.8, mode
         assert len(cmp.per_item) == LOAD["connections"]
+        # per pool too: bound mode's two CPU pools, unbound's one pool
+        assert cmp.kernel["peak_per_pool"] == cmp.sim["peak_per_pool"], mode
     one = compare_with_sim(traces["max1"], rec.guest_cpus, "unbound", 1)
     assert one.sim["peak"] == 1 and one.sim["workers"] == 1
