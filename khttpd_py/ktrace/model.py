@@ -317,6 +317,7 @@ class ModeTrace:
             row = {"t_ms": round((ev.us - self.t0_us) / 1000, 3), **ev.to_dict()}
             if mine and svc is not None:
                 row["connection"] = svc.connection
+                row.setdefault("workqueue", svc.workqueue)
             elif ev.pid in conn_of_pid:
                 row["connection"] = conn_of_pid[ev.pid]
             rows.append(row)
