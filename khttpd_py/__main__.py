@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("khttpd_py.sim.cli", "deterministic workqueue simulator (OSTEP style)"),
     "htstress": ("khttpd_py.htstress", "htstress-compatible HTTP load generator"),
     "bench": ("khttpd_py.bench", "benchmark lab: thread vs cmwq vs peers"),
+    "ktrace": ("khttpd_py.ktrace.__main__", "kernel traces of khttpd.ko (make -C kmod trace)"),
 }
 
 

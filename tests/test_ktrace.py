@@ -3,6 +3,8 @@ in book/data/ktrace (no QEMU needed)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from khttpd_py.ktrace import (
@@ -312,3 +314,12 @@ def test_simulator_replay_agrees_with_the_kernel(rec: Recording,
         assert cmp.kernel["peak_per_pool"] == cmp.sim["peak_per_pool"], mode
     one = compare_with_sim(traces["max1"], rec.guest_cpus, "unbound", 1)
     assert one.sim["peak"] == 1 and one.sim["workers"] == 1
+
+
+def test_command_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from khttpd_py.__main__ import main as khttpd_main
+
+    assert khttpd_main(["ktrace", "compare", "--mode", "max1"]) == 0
+    assert "peak running              1        1  1.000" in capsys.readouterr().out
+    assert khttpd_main(["ktrace", "show", str(tmp_path)]) == 1
+    assert "not a make -C kmod trace directory" in capsys.readouterr().err
