@@ -63,7 +63,6 @@ close), so the client is not reset before it reads the answer.
 from __future__ import annotations
 
 import re
-
 from typing import NamedTuple
 
 try:
@@ -190,6 +189,8 @@ CLOSE_SILENTLY = Response(0, False, b"")
 
 _TCHAR = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _REQUEST_LINE = re.compile(rb"%s+ [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]" % _TCHAR)
+_REQUEST_LINE_PREFIX = re.compile(rb"%s*(?: [^\x00-\x20\x7f]*(?: [!-~]*)?)?\r?" % _TCHAR)
+"""What a request line can look like before its CRLF arrived (to refuse garbage at once)."""
 _HOST_VALUE = re.compile(
     rb"(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+\]"
     rb"|[-A-Za-z0-9._~!$&'()*+,;=%]*)(?::[0-9]*)?"
@@ -437,6 +438,9 @@ class HttpConnection:
         if end >= 0:
             self._line = None
             self._reject(classify_request_line(line[:end]))
+        elif not _REQUEST_LINE_PREFIX.fullmatch(line):
+            self._line = None
+            self._reject(RESPONSE_400)  # binary junk (a TLS hello, say): no line will come
         elif len(line) > MAX_REQUEST_HEAD:
             self._line = None
             self._reject(RESPONSE_414)
