@@ -11,7 +11,7 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("khttpd_py.server", "run the reference khttpd (thread or cmwq mode)"),
+    "serve": ("khttpd_py.server", "run the reference khttpd (thread, cmwq or cmwq-event mode)"),
     "wq-monitor": ("khttpd_py.workqueue.monitor", "print wq_monitor-style stats of a server"),
     "sim": ("khttpd_py.sim.cli", "deterministic workqueue simulator (OSTEP style)"),
     "htstress": ("khttpd_py.htstress", "htstress-compatible HTTP load generator"),

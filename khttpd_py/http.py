@@ -35,13 +35,34 @@ prints these side by side):
   exactly the text, and Content-Length is its length.
 
 llhttp is stricter than the old ``http_parser``: lines must end in CRLF (a bare
-LF is a parse error, so ``printf 'GET / HTTP/1.0\\n\\n' | nc`` gets a 400), and
-methods outside llhttp's list (``BREW``) are parse errors, hence 400 rather
-than 501.
+LF is a parse error, so ``printf 'GET / HTTP/1.0\\n\\n' | nc`` gets a 400).
+
+RFC 9112/9110 rules neither upstream nor llhttp applies for us:
+
+* Host (RFC 9112 section 3.2): an HTTP/1.1 request without ``Host``, and any
+  request with two ``Host`` lines or an invalid value, gets 400.
+* ``Expect: 100-continue`` (RFC 9110 section 10.1.1): a request that would
+  succeed gets ``HTTP/1.1 100 Continue`` as soon as its head is in, so the
+  client sends its body at once instead of waiting (curl waits 1 s); one that
+  will fail gets its final 501 at once, without waiting for the body, and the
+  connection closes (the unread body is drained by the lingering close).
+* HTTP/0.9 (``GET /`` without a version) cannot carry a status line, so the
+  connection is closed at once with nothing sent.
+* An unknown method (``BREW``, or lowercase ``get``: methods are
+  case-sensitive, RFC 9110 section 9.1) is a llhttp parse error, but RFC 9110
+  section 9.1 wants 501 for a well-formed request with a method we do not
+  implement.  On that error the request line is read to its end and
+  classified (:func:`classify_request_line`): a well-formed line gets 501, any
+  other 400.
+
+After an error response :attr:`HttpConnection.linger` tells the server to close
+lingeringly (shut down writing, drain what the client still sends, then
+close), so the client is not reset before it reads the answer.
 """
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 try:
@@ -73,11 +94,13 @@ NOT_IMPLEMENTED_BODY = b"501 Not Implemented"
 """The body of a 501 response: 19 bytes."""
 
 REASONS: dict[int, str] = {
+    100: "Continue",
     200: "OK",
     400: "Bad Request",
     414: "URI Too Long",
     431: "Request Header Fields Too Large",
     501: "Not Implemented",
+    503: "Service Unavailable",
 }
 """Reason phrases for every status this server sends."""
 
@@ -154,6 +177,36 @@ RESPONSE_501_KEEPALIVE = _response(501, NOT_IMPLEMENTED_BODY, True)
 RESPONSE_400 = _response(400, b"400 Bad Request", False)
 RESPONSE_414 = _response(414, b"414 URI Too Long", False)
 RESPONSE_431 = _response(431, b"431 Request Header Fields Too Large", False)
+RESPONSE_503 = _response(503, b"503 Service Unavailable", False)
+"""Sent by the server (not the parser) when it cannot serve a connection: over
+``max_conns``, or a worker thread or work item could not be started."""
+
+RESPONSE_100_CONTINUE = Response(100, True, b"HTTP/1.1 100 Continue" + CRLF + CRLF)
+"""The interim answer to ``Expect: 100-continue`` (no headers, no body, RFC 9110 15.2.1)."""
+
+CLOSE_SILENTLY = Response(0, False, b"")
+"""Not a response: the connection closes with nothing sent (an HTTP/0.9 request)."""
+
+_TCHAR = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_REQUEST_LINE = re.compile(rb"%s+ [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]" % _TCHAR)
+_REQUEST_LINE_PREFIX = re.compile(rb"%s*(?: [^\x00-\x20\x7f]*(?: [!-~]*)?)?\r?" % _TCHAR)
+"""What a request line can look like before its CRLF arrived (to refuse garbage at once)."""
+_HOST_VALUE = re.compile(
+    rb"(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[-A-Za-z0-9._~!$&'()*+,;=:]+\]"
+    rb"|[-A-Za-z0-9._~!$&'()*+,;=%]*)(?::[0-9]*)?"
+)
+"""RFC 9112 3.2's ``Host = uri-host [ ":" port ]`` (IP-literal, IPv4 or reg-name)."""
+
+
+def classify_request_line(line: bytes) -> Response:
+    """The answer to a request line llhttp refused for its method.
+
+    ``method SP request-target SP HTTP-version`` with a token method is a
+    well-formed request for a method we do not implement: 501 (RFC 9110
+    9.1); anything else is malformed: 400.  The connection closes either way,
+    since the rest of the request cannot be parsed.
+    """
+    return RESPONSE_501 if _REQUEST_LINE.fullmatch(line) else RESPONSE_400
 
 _BY_METHOD: dict[tuple[bytes, bool], Response] = {
     (b"GET", False): RESPONSE_200,
@@ -188,10 +241,11 @@ class HttpConnection:
 
     Feed it what ``recv`` returned; it returns the responses to send, in request
     order (pipelined requests in one chunk give several).  Once
-    :attr:`should_close` is true the server must send what it got and close;
-    later input is ignored.  It is also the parser's protocol object, so the
-    callbacks below are called by llhttp while :meth:`feed` runs, the way
-    ``http_parser_execute`` calls khttpd's ``http_parser_callback_*``.
+    :attr:`should_close` is true the server must send what it got and close
+    (lingeringly if :attr:`linger` says so); later input is ignored.  It is
+    also the parser's protocol object, so the callbacks below are called by
+    llhttp while :meth:`feed` runs, the way ``http_parser_execute`` calls
+    khttpd's ``http_parser_callback_*``.
 
     Size accounting.  The head limit is checked on what the callbacks report
     (URL length, each header's name and value), so the verdict does not depend
@@ -199,11 +253,15 @@ class HttpConnection:
     ``on_header`` sees them, though, so a header line that never ends would
     grow unseen; :meth:`feed` therefore also counts raw bytes received while a
     head is open and gives up at twice the limit.
+
+    Timing is the server's job: :attr:`head_open` and :attr:`head_began` tell
+    it when a request head started arriving, for its header deadline.
     """
 
     __slots__ = (
         "_parser", "_out", "_head_bytes", "_raw_head_bytes", "_began_in_chunk", "_in_head",
-        "should_close", "requests", "url",
+        "_hosts", "_expect_continue", "_has_body", "_done_in_chunk", "_prev", "_line",
+        "should_close", "linger", "requests", "url",
     )
 
     def __init__(self) -> None:
@@ -216,9 +274,26 @@ class HttpConnection:
         self._raw_head_bytes = 0
         self._began_in_chunk = False
         self._in_head = False
+        self._hosts = 0
+        self._expect_continue = False
+        self._has_body = False
+        self._done_in_chunk = 0
+        self._prev = b""  # the previous chunk, to find a refused request line's start
+        self._line: bytes | None = None  # a refused request line being read to its end
         self.should_close = False  # a response that ends the connection was produced
+        self.linger = False  # close lingeringly: an error answer, or input left unread
         self.requests = 0  # requests answered so far, errors included
         self.url = b""  # URL of the request being parsed (or the last one)
+
+    @property
+    def head_open(self) -> bool:
+        """True while a request head has begun and not ended (the header deadline runs)."""
+        return self._in_head or self._line is not None
+
+    @property
+    def head_began(self) -> bool:
+        """True if the open head began in the last chunk fed (restart the header deadline)."""
+        return self._began_in_chunk
 
     # -- llhttp callbacks (the names of khttpd's http_parser_settings) --------
 
@@ -226,6 +301,9 @@ class HttpConnection:
         """A new request starts: reset the per-request state (upstream memsets it)."""
         self.url = b""
         self._head_bytes = 0
+        self._hosts = 0
+        self._expect_continue = False
+        self._has_body = False
         self._began_in_chunk = True
         self._in_head = True
 
@@ -236,14 +314,40 @@ class HttpConnection:
             raise RequestRejected(RESPONSE_414)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        """Count a complete header line (``name: value`` CRLF); refuse past the limit (431)."""
+        """Count a header line (431 past the limit); note Host, Expect and body framing."""
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes + len(self.url) > MAX_REQUEST_HEAD:
             raise RequestRejected(RESPONSE_431)
+        lname = name.lower()
+        if lname == b"host":
+            self._hosts += 1
+            if self._hosts > 1 or not _HOST_VALUE.fullmatch(value.strip(b" \t")):
+                raise RequestRejected(RESPONSE_400)  # RFC 9112 3.2: repeated or invalid
+        elif lname == b"expect":
+            self._expect_continue = value.strip(b" \t").lower() == b"100-continue"
+        elif lname == b"transfer-encoding" or (lname == b"content-length"
+                                               and value.strip(b" \t") != b"0"):
+            self._has_body = True
 
     def on_headers_complete(self) -> None:
-        """The head is over; the raw-byte guard no longer applies to this request."""
+        """The head is over: apply the version rules (Host, HTTP/0.9) and ``Expect``.
+
+        HTTP/1.0 clients may omit Host and their ``Expect`` is ignored (RFC
+        9110 10.1.1); from HTTP/1.1 on Host is required.
+        """
         self._in_head = False
+        version = self._parser.get_http_version()
+        if version == "0.9":
+            raise RequestRejected(CLOSE_SILENTLY)
+        if version == "1.0":
+            return
+        if self._hosts == 0:
+            raise RequestRejected(RESPONSE_400)
+        if self._expect_continue:
+            if self._parser.get_method() not in (b"GET", b"HEAD"):
+                raise RequestRejected(RESPONSE_501)  # the final answer now, body unread
+            if self._has_body:
+                self._out.append(RESPONSE_100_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         """Request bodies are read and dropped: no route here uses them."""
@@ -261,6 +365,7 @@ class HttpConnection:
         response = http_server_response(parser.get_method(), keep_alive)
         self._out.append(response)
         self.requests += 1
+        self._done_in_chunk += 1
         if not keep_alive:
             self.should_close = True
 
@@ -272,7 +377,11 @@ class HttpConnection:
             return []
         out: list[Response] = []
         self._out = out
+        if self._line is not None:
+            self._read_refused_line(data)
+            return out
         self._began_in_chunk = False
+        self._done_in_chunk = 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -282,12 +391,61 @@ class HttpConnection:
             if not isinstance(rejected, RequestRejected):
                 raise
             self._reject(rejected.response)
+        except httptools.HttpParserInvalidMethodError:
+            self._refused_method(data)
         except httptools.HttpParserError:
             self._reject(RESPONSE_400)
         else:
             if self._in_head:
                 self._guard_open_head(len(data))
+                if self._in_head and data.endswith(b" " + self.url + CRLF) and self.url:
+                    self._reject(CLOSE_SILENTLY)  # "GET /" CRLF: HTTP/0.9, no headers follow
+        self._prev = data
         return out
+
+    def _refused_method(self, data: bytes) -> None:
+        """llhttp refused the method: find the request line's start and read it to its end.
+
+        llhttp reports no error offset, so the start is found from what is
+        known: after the last complete request of this chunk (its head ends at
+        the n-th blank line, exact for the body-less requests this server
+        answers), or where the request began in an earlier chunk.  A request
+        with a body before the refused one may mislead the search; the result
+        is then a 400 instead of a 501, never a wrong success.
+        """
+        if self._done_in_chunk:
+            start = -4
+            for _ in range(self._done_in_chunk):
+                start = data.find(b"\r\n\r\n", start + 4)
+                if start < 0:
+                    self._reject(RESPONSE_400)
+                    return
+            line = data[start + 4 :]
+        elif self._began_in_chunk:
+            line = data
+        else:
+            prev = self._prev
+            cut = prev.rfind(b"\r\n\r\n")
+            line = (prev[cut + 4 :] if cut >= 0 else prev) + data
+        self._line = b""
+        self._read_refused_line(line.lstrip(b"\r\n"))
+
+    def _read_refused_line(self, data: bytes) -> None:
+        """Collect a refused request line until CRLF, then answer 501 or 400 (414 if endless)."""
+        assert self._line is not None
+        line = self._line + data
+        end = line.find(CRLF)
+        if end >= 0:
+            self._line = None
+            self._reject(classify_request_line(line[:end]))
+        elif not _REQUEST_LINE_PREFIX.fullmatch(line):
+            self._line = None
+            self._reject(RESPONSE_400)  # binary junk (a TLS hello, say): no line will come
+        elif len(line) > MAX_REQUEST_HEAD:
+            self._line = None
+            self._reject(RESPONSE_414)
+        else:
+            self._line = line
 
     def _guard_open_head(self, nbytes: int) -> None:
         """Count raw bytes of a head still open after a chunk; refuse past twice the limit.
@@ -304,13 +462,17 @@ class HttpConnection:
             self._reject(RESPONSE_431)
 
     def _reject(self, response: Response) -> None:
-        """Answer an unparsable or oversized request and mark the connection for closing.
+        """Answer an unparsable, oversized or refused request and mark the connection closing.
 
         llhttp also reports input after a ``Connection: close`` request as an
-        error; that input is simply ignored, since the close is already due.
+        error; that input is ignored, since the close is already due, but the
+        close lingers so the client is not reset.
         """
+        self._in_head = False
+        self.linger = True
         if self.should_close:
             return
-        self._out.append(response)
+        if response.data:
+            self._out.append(response)
         self.requests += 1
         self.should_close = True

@@ -5,8 +5,8 @@ socket, allocate the workqueue (cmwq mode) and ``kthread_run`` the accept
 daemon.  ``stop()`` is ``rmmod``: stop the daemon, wake and finish every live
 connection, destroy the workqueue; nothing it started survives it.
 
-Both modes share one worker body, :meth:`KHttpd.http_server_worker`; only the
-way a connection gets a thread differs:
+The first two modes share one worker body, :meth:`KHttpd.http_server_worker`;
+only the way a connection gets a thread differs:
 
 ``thread``
     upstream khttpd: the daemon ``kthread_run``\\ s one thread per connection.
@@ -14,6 +14,17 @@ way a connection gets a thread differs:
     the seed's commit: the daemon wraps the connection in a :class:`KHttp`
     work item and ``queue_work``\\ s it on ``alloc_workqueue("khttpd",
     WQ_UNBOUND, 0)``; the workqueue's pool decides which worker runs it.
+``cmwq-event``
+    not in the seed: connections wait in a poller, and each *ready request*
+    is a short work item on the same kind of workqueue (``event.py``), the
+    way nvmet-tcp's ``sk_data_ready`` callback queues its ``io_work``.  There
+    max_active caps running work, not live connections.
+
+Every mode bounds what one client can hold: ``recv_timeout`` (idle),
+``header_timeout`` (total time for a request head: slowloris),
+``send_timeout`` (a client that never reads), ``max_conns`` (503 beyond it);
+closes after an error or unread input linger (``linger.py``); a worker that
+cannot be started is reported (at most once a second) and answered 503.
 
 Fixed here, and shown in the book (see also ``http.py``):
 
@@ -46,7 +57,6 @@ import errno
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -55,8 +65,22 @@ from types import TracebackType
 
 from khttpd_py import DEFAULT_BACKLOG, DEFAULT_PORT, oncpu
 from khttpd_py.argtypes import int_in, seconds_in
+from khttpd_py.event import EventDaemon
 from khttpd_py.http import RECV_BUFFER_SIZE, HttpConnection
+from khttpd_py.ksocket import (
+    LISTEN_RCVBUF,
+    http_server_recv,
+    http_server_send,
+    kernel_accept,
+    kernel_sock_shutdown,
+    open_listen_socket,
+    send_503,
+    set_recv_timeout,
+    set_send_timeout,
+    sock_release,
+)
 from khttpd_py.kthread import KThread, kthread_run, kthread_should_stop, kthread_stop
+from khttpd_py.linger import Lingerer
 from khttpd_py.workqueue import (
     WQ_CPU_INTENSIVE,
     WQ_HIGHPRI,
@@ -66,15 +90,34 @@ from khttpd_py.workqueue import (
     Workqueue,
     WorkqueueSystem,
     WorkStruct,
-    blocking,
     destroy_workqueue,
     flush_work,
     queue_work,
     start_stats_server,
 )
 
-MODES = ("thread", "cmwq")
-"""Worker modes: upstream's kthread per connection, or the seed's work item per connection."""
+MODES = ("thread", "cmwq", "cmwq-event")
+"""Worker modes: upstream's kthread per connection, the seed's work item per
+connection, or a work item per ready request (``event.py``)."""
+
+__all__ = [  # the socket helpers live in ksocket.py; peers import them from here
+    "LISTEN_RCVBUF", "MODES", "KHttpd", "http_server_recv", "http_server_send",
+    "kernel_accept", "kernel_sock_shutdown", "open_listen_socket", "set_recv_timeout",
+    "set_send_timeout", "sock_release", "main",
+]
+
+DEFAULT_RECV_TIMEOUT = 10.0
+"""``serve``'s idle limit, as the module's ``HTTP_CONN_TIMEOUT_SEC`` (kmod/http_server.h)."""
+
+DEFAULT_SEND_TIMEOUT = 10.0
+"""How long a send may make no progress before the client is dropped (every mode)."""
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Total time allowed for one request head from its first byte (Apache's
+``RequestReadTimeout header=`` idea; nginx's ``client_header_timeout`` is 60 s)."""
+
+ACCEPT_BATCH = 256
+"""Most connections taken off the accept queue per wake-up before workers start."""
 
 WQ_FLAG_NAMES: dict[str, int] = {
     "unbound": WQ_UNBOUND,
@@ -84,100 +127,8 @@ WQ_FLAG_NAMES: dict[str, int] = {
 }
 """Names accepted by ``--wq-flags``, as by the kernel module's ``wq_flags`` parameter."""
 
-LISTEN_RCVBUF = 1024 * 1024
-"""``SO_RCVBUF`` of the listen socket (accepted sockets inherit it), as in ``main.c``."""
-
 STOP_TIMEOUT = 10.0
 """How long ``stop()`` waits for any one thread before declaring it stuck (a bug)."""
-
-
-# -- socket helpers: the kernel_* calls of main.c and http_server.c ---------------
-
-
-def open_listen_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """Create, configure, bind and listen, like ``main.c``'s ``open_listen_socket``.
-
-    ``SO_REUSEADDR`` so a restart does not wait out TIME_WAIT; ``TCP_NODELAY``
-    (inherited by accepted sockets) so the small responses leave at once;
-    ``TCP_CORK`` off; a 1 MiB receive buffer.  On failure the socket is closed
-    and the ``OSError`` (``EADDRINUSE`` for a busy port) propagates.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, LISTEN_RCVBUF)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def kernel_accept(listen: socket.socket, waiter: select.poll) -> socket.socket:
-    """``kernel_accept``: return the next connection, sleeping only while there is none.
-
-    ``listen`` is non-blocking and ``waiter`` polls it for input.  A waiting
-    connection is taken without giving up the GIL (see ``oncpu``), the way a
-    kernel accept that finds one never calls ``schedule()``; only an empty
-    accept queue sleeps, in ``poll``.  Once ``stop()`` has shut the listen
-    socket down, ``poll`` returns and ``accept4`` fails with ``EINVAL``.
-    """
-    while True:
-        sock = oncpu.accept_nowait(listen)
-        if sock is not None:
-            return sock
-        waiter.poll()
-
-
-def kernel_sock_shutdown(sock: socket.socket) -> None:
-    """``kernel_sock_shutdown(sock, SHUT_RDWR)``: wake anyone blocked on ``sock``.
-
-    A ``recv`` blocked on the socket returns 0 and a ``send`` fails, in
-    whichever thread they sleep.  Errors (the peer is gone already) are moot.
-    """
-    oncpu.shutdown(sock)
-
-
-def sock_release(sock: socket.socket) -> None:
-    """Close a finished connection: ``sock_release``.
-
-    Upstream's worker calls ``kernel_sock_shutdown(SHUT_RDWR)`` first, but
-    ``close`` alone sends the same FIN (and the same RST if unread input is
-    left), so only ``stop()`` shuts sockets down, to wake a blocked ``recv``.
-    Skipping the redundant call saved about 12% of the cmwq server's CPU per
-    request under htstress load (``perf stat``, 93 against 106 us).
-    """
-    oncpu.close(sock)
-
-
-def http_server_recv(sock: socket.socket, rbuf: oncpu.RecvBuffer) -> bytes:
-    """Receive up to ``rbuf.size`` bytes, sleeping in ``blocking()`` only if nothing is there.
-
-    In the kernel, ``wq_worker_sleeping`` runs only when the worker really goes
-    to sleep, so a ``recv`` that finds data already queued costs the pool
-    nothing.  The same here: try without waiting first (keeping the GIL, as
-    the kworker keeps its CPU); only if that would block, wait inside
-    ``blocking()`` so the workqueue can start another worker.  In thread mode
-    ``blocking()`` is a no-op.  An expired ``SO_RCVTIMEO`` raises
-    ``BlockingIOError`` (``-EAGAIN``), which ends the connection like any
-    other error.
-    """
-    data = oncpu.recv_nowait(sock, rbuf)
-    if data is not None:
-        return data
-    with blocking():
-        return sock.recv(rbuf.size)
-
-
-def http_server_send(sock: socket.socket, data: bytes) -> None:
-    """Send all of ``data``, sleeping in ``blocking()`` only if the send buffer is full."""
-    sent = oncpu.send_nowait(sock, data)
-    if sent < len(data):
-        with blocking():
-            sock.sendall(memoryview(data)[sent:])
 
 
 # -- per-connection records ---------------------------------------------------------
@@ -232,8 +183,9 @@ class KHttpd:
 
     Counters: ``accepted`` (connections accepted), ``requests_served``
     (requests answered, errors included, counted when each connection ends),
-    ``live`` (connections being served now) and ``max_live`` (its peak).  In
-    cmwq mode ``wq`` is the workqueue, for monitors that read its statistics
+    ``live`` (connections being served now), ``max_live`` (its peak) and
+    ``rejected`` (connections answered 503).  In the cmwq modes ``wq`` is the
+    workqueue, for monitors that read its statistics
     (``server.wq.stats()``, or ``start_stats_server(server.system)``).
 
     Where the kworkers live.  In cmwq mode the server allocates its workqueue
@@ -255,6 +207,9 @@ class KHttpd:
         max_active: int = 0,
         recv_timeout: float | None = None,
         system: WorkqueueSystem | None = None,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        header_timeout: float | None = DEFAULT_HEADER_TIMEOUT,
+        max_conns: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -265,6 +220,13 @@ class KHttpd:
         self.wq_flags = wq_flags
         self.max_active = max_active
         self.recv_timeout = recv_timeout
+        self.send_timeout = send_timeout
+        self.header_timeout = header_timeout
+        self.max_conns = max_conns
+        self.rejected = 0
+        self.lingerer = Lingerer()
+        self._event: EventDaemon | None = None
+        self._reported: dict[str, float] = {}
         self.system = system
         self._owns_system = False
         self.wq: Workqueue | None = None
@@ -302,6 +264,7 @@ class KHttpd:
             "requests_served": self.requests_served,
             "live": self.live,
             "max_live": self.max_live,
+            "rejected": self.rejected,
         }
 
     # -- insmod / rmmod -------------------------------------------------------
@@ -318,10 +281,19 @@ class KHttpd:
         self._listen = open_listen_socket(self.host, self.port, self.backlog)
         self.port = self._listen.getsockname()[1]
         try:
-            if self.mode == "cmwq":
+            if self.mode != "thread":
                 self._alloc_workqueue()
-            self._daemon = kthread_run(self.http_server_daemon, None, "khttpd")
+            self.lingerer.start()
+            if self.mode == "cmwq-event":
+                assert self.wq is not None
+                self._event = EventDaemon(self, self._listen, self.wq)
+                self._daemon = kthread_run(self._event.run, None, "khttpd")
+            else:
+                self._daemon = kthread_run(self.http_server_daemon, None, "khttpd")
         except BaseException:
+            if self._event is not None:
+                self._event.close()
+            self.lingerer.stop(STOP_TIMEOUT)
             self._free_workqueue()
             self._listen.close()
             self._finished = True
@@ -360,9 +332,12 @@ class KHttpd:
         self.is_stopped = True
         assert self._listen is not None and self._daemon is not None
         kernel_sock_shutdown(self._listen)
+        if self._event is not None:
+            self._event.wake()
         kthread_stop(self._daemon, STOP_TIMEOUT)
         self._listen.close()
         self._free_workqueue()
+        self.lingerer.stop(STOP_TIMEOUT)
 
     def __enter__(self) -> KHttpd:
         if not self._started:
@@ -382,9 +357,13 @@ class KHttpd:
     def http_server_daemon(self, _param: object) -> int:
         """Accept connections until stopped, then finish the live ones (``http_server_daemon``).
 
-        An ``accept`` error while stopping ends the loop (upstream:
-        ``signal_pending``); any other error is reported and the loop goes on,
-        pausing briefly when out of file descriptors so it does not spin.
+        Each wake-up empties the accept queue first and only then starts the
+        workers (up to :data:`ACCEPT_BATCH` at a time): starting a thread
+        takes 100-300 us in Python, and accepting one connection per start
+        let a burst of 200 connects overflow a backlog of 100.  An ``accept``
+        error while stopping ends the loop (upstream: ``signal_pending``); any
+        other error is reported and the loop goes on, pausing briefly when
+        out of file descriptors so it does not spin.
         """
         assert self._listen is not None
         listen = self._listen
@@ -394,26 +373,58 @@ class KHttpd:
         start_worker = self._start_kthread if self.mode == "thread" else self._queue_khttp
         while not kthread_should_stop():
             try:
-                sock = kernel_accept(listen, waiter)
+                batch = [kernel_accept(listen, waiter)]
+                while len(batch) < ACCEPT_BATCH:
+                    sock = oncpu.accept_nowait(listen)
+                    if sock is None:
+                        break
+                    batch.append(sock)
             except OSError as exc:
                 if self.is_stopped:
                     break
                 self._accept_error(exc)
                 continue
-            self.accepted += 1
-            if self.recv_timeout is not None:
-                set_recv_timeout(sock, self.recv_timeout)
-            start_worker(sock)
+            for sock in batch:
+                self.accepted += 1
+                if self.admit(sock):
+                    start_worker(sock)
         self.is_stopped = True
         self.free_work()
         return 0
 
+    def admit(self, sock: socket.socket) -> bool:
+        """Set a new connection's timeouts; False (after a 503) if ``max_conns`` are live.
+
+        Every mode calls this for each accepted socket.  Beyond the cap the
+        connection gets ``503`` with ``Connection: Close`` and a lingering
+        close, so the client reads the answer instead of a reset.
+        """
+        if self.max_conns is not None and len(self._conns) >= self.max_conns:
+            self.reject(sock, "max_conns reached")
+            return False
+        if self.recv_timeout is not None and self.mode != "cmwq-event":
+            set_recv_timeout(sock, self.recv_timeout)
+        if self.send_timeout is not None and self.mode != "cmwq-event":
+            set_send_timeout(sock, self.send_timeout)
+        return True
+
+    def reject(self, sock: socket.socket, why: str) -> None:
+        """Answer 503 without waiting and close lingeringly; report ``why`` (rate-limited)."""
+        self.rejected += 1
+        self.report(why, f"khttpd: {why}: answering 503")
+        send_503(sock)
+        self.lingerer.linger(sock)
+
+    def report(self, key: str, message: str) -> None:
+        """``pr_err_ratelimited``: print ``message`` at most once a second per ``key``."""
+        now = time.monotonic()
+        if now - self._reported.get(key, -1.0) >= 1.0:
+            self._reported[key] = now
+            print(message, file=sys.stderr)
+
     def _accept_error(self, exc: OSError) -> None:
         """Report an ``accept`` failure (at most once a second) and back off if resource-bound."""
-        now = time.monotonic()
-        if now - self._last_accept_report >= 1.0:
-            self._last_accept_report = now
-            print(f"khttpd: accept() error: {exc}", file=sys.stderr)
+        self.report("accept", f"khttpd: accept() error: {exc}")
         if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
             time.sleep(0.01)
 
@@ -423,15 +434,16 @@ class KHttpd:
         The handle stays on ``_tasks`` (touched only by the daemon) until the
         thread has really ended, so ``free_work`` can join every one of them,
         including a thread that has left the connection list but not yet
-        returned.
+        returned.  A thread that cannot start (upstream's ``IS_ERR(worker)``,
+        which it ignored silently) is reported and its client answered 503.
         """
         conn = KThreadConn(sock)
         self._add_conn(conn)
         try:
             task = kthread_run(self.http_server_worker, conn, "khttpd")
-        except RuntimeError:  # can't start a thread: upstream's IS_ERR(worker)
+        except RuntimeError as exc:
             self._del_conn(conn, 0)
-            sock_release(sock)
+            self.reject(sock, f"cannot start a worker thread ({exc})")
             return
         self._tasks.append(task)
         if len(self._tasks) >= self._tasks_reap_at:
@@ -445,7 +457,7 @@ class KHttpd:
         assert self.wq is not None
         if not queue_work(self.wq, work):  # a new item is never pending; the seed checks anyway
             self._del_conn(work, 0)
-            sock_release(sock)
+            self.reject(sock, "queue_work refused a connection")
 
     # -- the list of live connections (the seed's daemon.worker list, locked) ----
 
@@ -485,19 +497,26 @@ class KHttpd:
         """Serve one connection: recv, parse, respond, until it ends (``http_server_worker``).
 
         Leave when ``recv`` returns nothing (peer closed, or ``stop()`` shut the
-        socket down), on any socket error (reset, receive timeout), when a
-        response closes the connection, or when the server stops (the seed's
-        ``daemon.is_stopped``; upstream's thread mode polls
-        ``kthread_should_stop()`` instead, which ``stop()`` also sets).  Then take
-        the entry off the list and only then shut down and close the socket.
+        socket down), on any socket error (reset, receive or send timeout,
+        header deadline), when a response closes the connection, or when the
+        server stops (the seed's ``daemon.is_stopped``; upstream's thread mode
+        polls ``kthread_should_stop()`` instead, which ``stop()`` also sets).
+        Then take the entry off the list and only then close the socket, or
+        hand it to the lingerer after an error answer or unread input.
         Pipelined responses produced by one chunk go out in one ``send``.
+
+        The header deadline starts at the chunk that begins a request head and
+        holds until the head ends, so a client trickling one byte at a time
+        cannot keep the worker past ``header_timeout``.
         """
         sock = conn.sock
         http = HttpConnection()
         rbuf = oncpu.RecvBuffer(RECV_BUFFER_SIZE)
+        header_timeout = self.header_timeout
+        deadline: float | None = None
         try:
             while not self.is_stopped:
-                data = http_server_recv(sock, rbuf)
+                data = http_server_recv(sock, rbuf, deadline)
                 if not data:
                     break
                 responses = http.feed(data)
@@ -507,23 +526,19 @@ class KHttpd:
                     http_server_send(sock, b"".join(r.data for r in responses))
                 if http.should_close:
                     break
+                if header_timeout is not None and http.head_open:
+                    if deadline is None or http.head_began:
+                        deadline = time.monotonic() + header_timeout
+                else:
+                    deadline = None
         except OSError:
-            pass  # reset by the peer, receive timeout, or shut down by stop()
+            http.linger = False  # reset, timed out or shut down: nothing to wait for
         finally:
             self._del_conn(conn, http.requests)
-            sock_release(sock)
-
-
-def set_recv_timeout(sock: socket.socket, seconds: float) -> None:
-    """Set ``SO_RCVTIMEO`` (the kernel's ``sk_rcvtimeo``) so an idle ``recv`` gives up.
-
-    The socket stays in blocking mode, so the common path costs no extra
-    ``poll``; the kernel itself returns ``EAGAIN`` when the time is up.
-    """
-    whole = int(seconds)
-    micro = int((seconds - whole) * 1_000_000)
-    timeval = struct.pack("@ll", whole, micro)  # struct timeval: two C longs on Linux
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+            if http.linger and not self.is_stopped:
+                self.lingerer.linger(sock)
+            else:
+                sock_release(sock)
 
 
 # -- command line ---------------------------------------------------------------------
@@ -553,9 +568,6 @@ def format_wq_flags(flags: int) -> str:
     return ",".join(names)
 
 
-#: ``serve``'s idle limit, as the module's ``HTTP_CONN_TIMEOUT_SEC`` (kmod/http_server.h).
-DEFAULT_RECV_TIMEOUT = 10.0
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``serve`` options; names and defaults follow the kernel module's parameters."""
@@ -565,18 +577,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--mode", choices=MODES, default="cmwq",
                         help="thread: a thread per connection; cmwq: a work item per "
-                        "connection on a workqueue (default: cmwq)")
+                        "connection on a workqueue; cmwq-event: connections wait in a "
+                        "poller, a work item per ready request (default: cmwq)")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
     parser.add_argument("--port", type=int_in(0, 65535), default=DEFAULT_PORT,
                         help=f"TCP port, 0 for any free one (default: {DEFAULT_PORT})")
     parser.add_argument("--backlog", type=int_in(0, 65535), default=DEFAULT_BACKLOG,
                         help=f"listen backlog (default: {DEFAULT_BACKLOG})")
     parser.add_argument("--max-active", type=int_in(0, WQ_MAX_ACTIVE), default=0,
-                        help="cmwq: workqueue max_active, 0 for the default; it caps "
-                        "concurrent connections (default: 0)")
+                        help="cmwq modes: workqueue max_active, 0 for the default; in cmwq "
+                        "mode it caps concurrent connections, in cmwq-event running "
+                        "work (default: 0)")
     parser.add_argument("--wq-flags", type=parse_wq_flags, default=WQ_UNBOUND,
                         metavar="FLAGS", help="cmwq: comma-separated unbound|bound, highpri, "
                         "cpu_intensive (default: unbound)")
+    parser.add_argument("--max-conns", type=int_in(0, 1 << 20), default=0, metavar="N",
+                        help="answer 503 to connections beyond N live ones, 0 for no cap "
+                        "(default: 0)")
+    parser.add_argument("--send-timeout", type=seconds_in(0, 86400),
+                        default=DEFAULT_SEND_TIMEOUT, metavar="SECONDS",
+                        help="drop a client whose receive window stays full this long, 0 for "
+                        f"never (default: {DEFAULT_SEND_TIMEOUT:g})")
+    parser.add_argument("--header-timeout", type=seconds_in(0, 86400),
+                        default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS",
+                        help="drop a client whose request head takes longer than this from "
+                        f"its first byte, 0 for never (default: {DEFAULT_HEADER_TIMEOUT:g})")
     parser.add_argument("--stats-port", type=int_in(0, 65535), default=None, metavar="PORT",
                         help="cmwq: also serve workqueue statistics as JSON on "
                         "127.0.0.1:PORT for 'khttpd-py wq-monitor' (default: off)")
@@ -644,13 +669,16 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
-    if args.stats_port is not None and args.mode != "cmwq":
-        print("khttpd-py serve: --stats-port needs --mode cmwq (thread mode has no workqueue)",
+    if args.stats_port is not None and args.mode == "thread":
+        print("khttpd-py serve: --stats-port needs a cmwq mode (thread mode has no workqueue)",
               file=sys.stderr)
         return 2
     server = KHttpd(host=args.host, port=args.port, backlog=args.backlog, mode=args.mode,
                     wq_flags=args.wq_flags, max_active=args.max_active,
-                    recv_timeout=args.recv_timeout or None)
+                    recv_timeout=args.recv_timeout or None,
+                    send_timeout=args.send_timeout or None,
+                    header_timeout=args.header_timeout or None,
+                    max_conns=args.max_conns or None)
     stop = threading.Event()
     with _stop_signals(stop):
         try:

@@ -60,7 +60,7 @@ class ResponseReader:
         (b"GET /any/path?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", OK_KEEPALIVE),
         (b"POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc", NOT_IMPLEMENTED_CLOSE),
         (b"DELETE /x HTTP/1.1\r\nHost: x\r\n\r\n", NOT_IMPLEMENTED_KEEPALIVE),
-        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", OK_CLOSE),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", OK_CLOSE),
     ],
 )
 def test_exact_response_bytes(request_bytes: bytes, expected: bytes) -> None:
@@ -139,13 +139,13 @@ def test_keepalive_responses_stream_cleanly_unlike_upstream() -> None:
     ("request_bytes", "keep_alive"),
     [
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
-        (b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", False),
-        (b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", False),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n", False),
         (b"GET / HTTP/1.0\r\n\r\n", False),
         (b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
         (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", True),
         (b"PUT / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", True),
-        (b"PUT / HTTP/1.1\r\nConnection: close\r\n\r\n", False),
+        (b"PUT / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", False),
     ],
 )
 def test_keep_alive_follows_http_rules(request_bytes: bytes, keep_alive: bool) -> None:
@@ -157,10 +157,10 @@ def test_keep_alive_follows_http_rules(request_bytes: bytes, keep_alive: bool) -
 
 def test_upgrade_and_connect_are_answered_then_closed() -> None:
     (response,), conn = feed_all(
-        b"GET /chat HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nxyz"
+        b"GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nxyz"
     )
     assert response.data == OK_CLOSE and conn.should_close
-    (response,), conn = feed_all(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n")
+    (response,), conn = feed_all(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.data == NOT_IMPLEMENTED_CLOSE and conn.should_close
 
 
@@ -170,9 +170,9 @@ def test_upgrade_and_connect_are_answered_then_closed() -> None:
 def test_pipelined_requests_are_answered_in_order() -> None:
     responses, conn = feed_all(
         b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
-        b"POST /2 HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"
-        b"HEAD /3 HTTP/1.1\r\n\r\n"
-        b"GET /4 HTTP/1.1\r\nConnection: close\r\n\r\n"
+        b"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+        b"HEAD /3 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert [(r.status, r.keep_alive) for r in responses] == [
         (200, True), (501, True), (200, True), (200, False),
@@ -203,9 +203,9 @@ def test_input_after_a_closing_response_is_ignored() -> None:
     "request_bytes",
     [
         b"garbage\r\n\r\n",
-        b"GET / HTTP/1.1\r\nbad header line\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n",
         b"GET / HTTP/1.0\n\n",  # bare LF: llhttp insists on CRLF
-        b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n",
         b"GET /a b HTTP/1.1\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello on the HTTP port
     ],
@@ -214,7 +214,7 @@ def test_malformed_request_gets_400_and_close(request_bytes: bytes) -> None:
     responses, conn = feed_all(request_bytes)
     assert [r.data for r in responses] == [BAD_REQUEST]
     assert conn.should_close
-    assert conn.feed(b"GET / HTTP/1.1\r\n\r\n") == []
+    assert conn.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == []
 
 
 def test_good_requests_before_garbage_are_still_answered() -> None:
@@ -243,7 +243,7 @@ def test_long_url_within_the_limit_is_served() -> None:
 @pytest.mark.parametrize("chunk", [RECV_BUFFER_SIZE, 1000, 1 << 20])
 def test_headers_over_the_limit_get_431_however_they_arrive(chunk: int) -> None:
     many_headers = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"v" * 60) for i in range(200))
-    request = b"GET / HTTP/1.1\r\n" + many_headers + b"\r\n"
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n" + many_headers + b"\r\n"
     responses, conn = feed_all(*chunked(request, chunk))
     assert [r.status for r in responses] == [431]
     assert conn.should_close
@@ -253,7 +253,7 @@ def test_a_header_line_that_never_ends_is_cut_off() -> None:
     """httptools joins a header's pieces before on_header, so only the raw count catches this."""
     conn = HttpConnection()
     out: list[Response] = []
-    out += conn.feed(b"GET / HTTP/1.1\r\nX-Endless: ")
+    out += conn.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
     fed = 0
     while not out and fed < 10 * MAX_REQUEST_HEAD:
         out += conn.feed(b"z" * RECV_BUFFER_SIZE)
@@ -264,13 +264,14 @@ def test_a_header_line_that_never_ends_is_cut_off() -> None:
 
 def test_headers_just_under_the_limit_are_served() -> None:
     value = b"v" * (MAX_REQUEST_HEAD - 200)
-    responses, _ = feed_all(*chunked(b"GET / HTTP/1.1\r\nX-Big: " + value + b"\r\n\r\n", 4096))
+    request = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + value + b"\r\n\r\n"
+    responses, _ = feed_all(*chunked(request, 4096))
     assert [r.status for r in responses] == [200]
 
 
 def test_pipelined_requests_each_get_their_own_head_budget() -> None:
     """Many small requests in a row never add up to an oversized head."""
-    one = b"GET / HTTP/1.1\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n"
+    one = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n"
     responses, conn = feed_all(*chunked(one * 10, RECV_BUFFER_SIZE))
     assert [r.status for r in responses] == [200] * 10
     assert not conn.should_close
@@ -278,8 +279,9 @@ def test_pipelined_requests_each_get_their_own_head_budget() -> None:
 
 def test_request_bodies_are_discarded_not_limited() -> None:
     body = b"b" * (4 * MAX_REQUEST_HEAD)
-    request = b"POST /upload HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-    responses, _ = feed_all(*chunked(request + b"GET / HTTP/1.1\r\n\r\n", RECV_BUFFER_SIZE))
+    request = b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    request += b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    responses, _ = feed_all(*chunked(request, RECV_BUFFER_SIZE))
     assert [r.status for r in responses] == [501, 200]
 
 

@@ -50,7 +50,7 @@ def reset(sock: socket.socket) -> None:
 # -- fixtures and client helpers --------------------------------------------------------
 
 
-@pytest.fixture(params=["thread", "cmwq"])
+@pytest.fixture(params=["thread", "cmwq", "cmwq-event"])
 def mode(request: pytest.FixtureRequest) -> str:
     """Each server test runs once per worker mode; the wire bytes must not differ."""
     return request.param
@@ -198,11 +198,11 @@ def test_http11_stays_open_until_connection_close(server: KHttpd) -> None:
         for _ in range(3):
             sock.sendall(GET_11)
             assert read_response(sock) == OK_KEEPALIVE
-        sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
         assert read_response(sock) == NOT_IMPLEMENTED_CLOSE.replace(
             b"Connection: Close", b"Connection: Keep-Alive"
         )
-        sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert read_response(sock) == OK_CLOSE
         assert is_closed(sock)
 
@@ -222,7 +222,7 @@ def test_http10_closes_unless_it_asks_for_keep_alive(server: KHttpd) -> None:
 def test_head_on_a_kept_alive_connection(server: KHttpd) -> None:
     """A HEAD answer announces 12 bytes it does not send; the next answer must follow at once."""
     with connect(server.port) as sock:
-        sock.sendall(b"HEAD / HTTP/1.1\r\n\r\n")
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
         head = read_response(sock, head_only=True)
         assert head == OK_KEEPALIVE[: -len(b"Hello World!")]
         sock.sendall(GET_11)
@@ -232,9 +232,9 @@ def test_head_on_a_kept_alive_connection(server: KHttpd) -> None:
 def test_pipelined_requests_answered_in_order(server: KHttpd) -> None:
     with connect(server.port) as sock:
         sock.sendall(
-            b"GET /1 HTTP/1.1\r\n\r\n"
-            b"DELETE /2 HTTP/1.1\r\n\r\n"
-            b"GET /3 HTTP/1.1\r\nConnection: close\r\n\r\n"
+            b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"DELETE /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
         assert read_until_close(sock) == (
             OK_KEEPALIVE
@@ -247,7 +247,8 @@ def test_many_pipelined_requests_across_recv_buffers(server: KHttpd) -> None:
     """More requests than fit one 4096-byte recv: every one answered, in order, none lost."""
     count = 300
     with connect(server.port) as sock:
-        sock.sendall(GET_11 * (count - 1) + b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        last = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        sock.sendall(GET_11 * (count - 1) + last)
         data = read_until_close(sock)
     assert data == OK_KEEPALIVE * (count - 1) + OK_CLOSE
 
@@ -273,7 +274,7 @@ def test_oversized_url_gets_414_and_close(server: KHttpd) -> None:
 
 
 def test_oversized_headers_get_431_and_close(server: KHttpd) -> None:
-    request = b"GET / HTTP/1.1\r\n" + b"X-Fill: " + b"f" * 200 + b"\r\n"
+    request = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Fill: " + b"f" * 200 + b"\r\n"
     with connect(server.port) as sock:
         sock.sendall(request)
         for _ in range(100):  # up to 20 KiB of headers, sent as they would trickle in
