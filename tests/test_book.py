@@ -42,7 +42,7 @@ def test_every_toc_page_is_built(built_book: Path) -> None:
 def test_expected_chapters_are_in_the_toc() -> None:
     files = toc_files()
     for stem in ("01-khttpd", "02-one-thread-per-connection", "03-cmwq", "04-the-commit",
-                 "06-going-further", "glossary", "references"):
+                 "06-going-further", "07-watching-the-kernel", "glossary", "references"):
         assert f"book/{stem}" in files, f"book/{stem} is not in _toc.yml"
 
 
@@ -55,6 +55,7 @@ FIGURE_DIV = re.compile(r'<div[^>]*class="[^"]*\bkhttpd-figure\b')
         ("01-khttpd", 0, False),
         ("02-one-thread-per-connection", 2, True),
         ("03-cmwq", 2, True),
+        ("07-watching-the-kernel", 1, False),
     ],
 )
 def test_chapter_figures_and_widget_state(

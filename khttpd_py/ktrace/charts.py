@@ -55,8 +55,8 @@ def mode_traces(trace: ModeTrace, mode: str, visible: bool) -> list[dict[str, An
             "y": [_row(s) for s in items],
             "base": [(s.started_us - t0) / 1000 for s in items],
             "x": [max((s.ended_us - s.started_us) / 1000, 0.05) for s in items],
-            "marker": {"color": PHASE_COLORS.get(phase, OTHER_COLOR),
-                       "line": {"width": 0.5, "color": "#333"}},
+            # no outline: most bars are a few ms wide, and an outline would hide their colour
+            "marker": {"color": PHASE_COLORS.get(phase, OTHER_COLOR), "line": {"width": 0}},
             "customdata": [[s.connection, (s.latency_us or 0) / 1000, s.start_cpu,
                             (s.started_us - t0) / 1000, (s.ended_us - t0) / 1000]
                            for s in items],
@@ -67,6 +67,17 @@ def mode_traces(trace: ModeTrace, mode: str, visible: bool) -> list[dict[str, An
             ),
         })
     return out
+
+
+def _span_ms(trace: ModeTrace) -> list[float]:
+    """The x range that holds the mode's connections, with a small margin (ms after t0)."""
+    served = [s for s in trace.services if s.started_us is not None and s.ended_us is not None]
+    if not served:
+        return [0.0, 1.0]
+    lo = min(s.started_us for s in served) - trace.t0_us  # type: ignore[operator]
+    hi = max(s.ended_us for s in served) - trace.t0_us  # type: ignore[operator]
+    margin = max((hi - lo) * 0.03, 1000)
+    return [round((lo - margin) / 1000, 3), round((hi + margin) / 1000, 3)]
 
 
 def service_timeline(rec: Recording, modes: list[str] | None = None):
@@ -95,6 +106,7 @@ def service_timeline(rec: Recording, modes: list[str] | None = None):
             "title.text": f"{mode}: {len(rec.mode(mode).services)} connections, "
                           f"{len(rows[mode])} threads served them",
             "yaxis.categoryarray": list(reversed(rows[mode])),
+            "xaxis.range": _span_ms(rec.mode(mode)),
         }
 
     buttons = []
@@ -107,8 +119,9 @@ def service_timeline(rec: Recording, modes: list[str] | None = None):
         "title": {"text": first["title.text"]},
         "barmode": "overlay",
         "height": height,
-        "xaxis": {"title": {"text": "ms after the mode's load began (guest clock, TCG)"},
-                  "rangemode": "tozero"},
+        "xaxis": {"title": {"text": "ms after the mode's trace began, just before insmod "
+                                    "(guest clock, TCG)"},
+                  "range": first["xaxis.range"]},
         "yaxis": {"title": {"text": "thread"}, "categoryorder": "array",
                   "categoryarray": first["yaxis.categoryarray"], "automargin": True},
         "legend": {"title": {"text": "load phase"}, "orientation": "h",
