@@ -50,6 +50,20 @@
 #define KHTTPD_FAULT_ALLOC 4
 #define KHTTPD_FAULT_DOUBLE 5
 #define KHTTPD_FAULT_UNLOCKED 6
+/*
+ * KHTTPD_FAULT_UNLOCKED: workers unlink their connection without srv->lock,
+ * as the seed's list (which has no lock) would be once workers unlink their
+ * own entries.  The guest kernel (Debian's 6.1) has no lockdep, so
+ * lockdep_assert_held() checks nothing, and no KASAN; what it has is
+ * CONFIG_DEBUG_LIST with BUG_ON_DATA_CORRUPTION, list poisoning, and, in the
+ * VM test, slub_debug's poisoning of freed objects.  The race with the
+ * daemon's list_add_tail() is real but a few instructions wide; the one
+ * with the drain's walk is widened under this fault (http_server_drain()
+ * sleeps after each shutdown), so the walk reads the next pointer of an
+ * entry the woken worker has already unlinked and freed (0x6b6b... with
+ * slub_debug, LIST_POISON1 without) and takes a general protection fault
+ * in every run, instead of once in many.
+ */
 #ifndef KHTTPD_FAULT
 #define KHTTPD_FAULT 0
 #elif KHTTPD_FAULT == 0
@@ -286,19 +300,7 @@ static void http_conn_close(struct http_conn *conn)
 	struct http_server_param *srv = conn->srv;
 
 #if KHTTPD_FAULT == KHTTPD_FAULT_UNLOCKED
-	/*
-	 * The fault: unlink without srv->lock, as the seed's list (no lock)
-	 * would be once workers unlink their own entries.  This guest kernel
-	 * has no lockdep (so lockdep_assert_held() checks nothing) and no
-	 * KASAN; what it has is CONFIG_DEBUG_LIST with
-	 * BUG_ON_DATA_CORRUPTION, list poisoning, and slub_debug's object
-	 * poisoning in the VM test.  The race with the daemon's list_add_tail
-	 * is real but its window is a few instructions; the one with the
-	 * drain's walk is widened in http_server_drain() under this fault, so
-	 * that the walk reads the next pointer of an entry this worker has
-	 * already freed (0x6b6b... with slub_debug, LIST_POISON1 without) and
-	 * the kernel takes a general protection fault, in every run.
-	 */
+	/* the fault: unlink without the lock (see KHTTPD_FAULT_UNLOCKED) */
 	list_del(&conn->node);
 	srv->nr_conns--;
 #else

@@ -179,8 +179,11 @@ run() {
 	_rc=$?
 	if [ "$_rc" -eq 0 ] && [ "$(complaints)" -gt "$_k0" ]; then
 		echo "the kernel complained during this test:" >>/tmp/test.out
-		dmesg | grep -E "$KERNEL_BAD" | tail -n +$((_k0 + 1)) | head -n 8 \
-			>>/tmp/test.out
+		# the new complaints, with slub_debug's "Allocated in" caller
+		# of each leaked object
+		dmesg | grep -E "$KERNEL_BAD|Allocated in" |
+			awk -v k="$_k0" '!/Allocated in/ { n++ } n > k' |
+			head -n 10 >>/tmp/test.out
 		_rc=1
 	fi
 	if [ "$_rc" -eq 0 ]; then
