@@ -58,7 +58,7 @@ for fault in "${FAULTS[@]}"; do
 	fi
 	# the kernel's own words if it complained, else the bytes that differed
 	said=$(grep -E 'BUG:|kernel BUG at|BUG khttpd|Oops|general protection|RIP: 0010|WARNING:|Allocated in|still has objects|left after drain|list_(add|del) corruption' "$log" |
-		grep -v 'no BUG, WARNING' | sed -e 's/^[# ]*//' -e 's/^\[ *[0-9.]*\] //' | awk '!seen[$0]++' | head -n 3)
+		grep -v 'no BUG, WARNING' | sed -e 's/^[# ]*//' -e 's/^\[ *[0-9.]*\] //' -e 's/ age=.*//' | awk '!seen[$0]++' | head -n 3)
 	[ -n "$said" ] || said=$(grep -m2 -E '^# (extra bytes|expected|got)' "$log")
 	printf '%s\n' "$said" | sed -e 's/^[# ]*/#   /'
 done

@@ -18,8 +18,8 @@
  * leak shows: kmem_cache_destroy() at unload finds the objects left behind
  * and says so in dmesg ("Slab cache still has objects", and with slub_debug
  * "Objects remaining in khttpd_buf on __kmem_cache_shutdown()" with the
- * allocating call trace), which the VM test looks for.  A kmalloc'ed object
- * that is never freed stays silent.
+ * function that allocated each object), which the VM test looks for.  A
+ * kmalloc'ed object that is never freed stays silent.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
