@@ -1,13 +1,20 @@
 #!/bin/bash
 # kmod/fault-check.sh: show that the VM test fails broken modules, not skips them.
 #
-# Builds khttpd.ko three times with a fault compiled in (make FAULT=...), runs
-# vmtest.sh on each, and expects exit 1 (fail) every time:
+# Builds khttpd.ko once per fault with the fault compiled in (make FAULT=...),
+# runs vmtest.sh on each, and expects exit 1 (fail) every time:
 #
-#   bytes  the 200 response carries two bytes beyond its Content-Length
-#          (upstream khttpd's defect)
-#   leak   rmmod does not wait for live connections: they outlive the drain
-#   oops   the tenth connection hits BUG() in its worker (an Oops)
+#   bytes     the 200 response carries two bytes beyond its Content-Length
+#             (upstream khttpd's defect)
+#   leak      rmmod does not wait for live connections: they outlive the drain
+#   oops      the tenth connection hits BUG() in its worker (an Oops)
+#   alloc     a leaked allocation: the 400 path never frees its receive
+#             buffer; only kmem_cache_destroy() at rmmod sees it (dmesg)
+#   double    the seed's double sock_release: the worker releases its socket
+#             and http_conn_close() releases it again (BUG in iput())
+#   unlocked  workers unlink their connection without srv->lock; the drain's
+#             walk (widened in this build) then follows a freed entry
+#             (general protection fault on slub_debug's 0x6b poison)
 #
 # The normal module is rebuilt on the way out, whatever happens.  Output is
 # TAP; exit 0 when every fault was caught, 1 when one was not, 4 when the VM
@@ -16,7 +23,7 @@
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-FAULTS=(bytes leak oops)
+FAULTS=(bytes leak oops alloc double unlocked)
 LOGS=$HERE/.cache/fault-check
 mkdir -p "$LOGS"
 
@@ -50,8 +57,8 @@ for fault in "${FAULTS[@]}"; do
 		missed=$((missed + 1))
 	fi
 	# the kernel's own words if it complained, else the bytes that differed
-	said=$(grep -E 'BUG:|Oops|RIP: 0010|WARNING:|left after drain' "$log" |
-		grep -v 'no BUG, WARNING' | awk '!seen[$0]++' | head -n 2)
+	said=$(grep -E 'BUG:|kernel BUG at|BUG khttpd|Oops|general protection|RIP: 0010|WARNING:|Allocated in|still has objects|left after drain|list_(add|del) corruption' "$log" |
+		grep -v 'no BUG, WARNING' | sed -e 's/^[# ]*//' -e 's/^\[ *[0-9.]*\] //' -e 's/ age=.*//' | awk '!seen[$0]++' | head -n 3)
 	[ -n "$said" ] || said=$(grep -m2 -E '^# (extra bytes|expected|got)' "$log")
 	printf '%s\n' "$said" | sed -e 's/^[# ]*/#   /'
 done

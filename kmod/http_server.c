@@ -5,15 +5,26 @@
  * work item on a concurrency-managed workqueue.
  *
  * Lifetime of a connection (struct http_conn):
- *   daemon: kernel_accept -> kzalloc -> add to the live list -> start worker
- *   worker: recv/parse/respond until close -> remove from the live list ->
- *           sock_release -> kfree            (each step exactly once)
+ *   daemon: kernel_accept -> allocate from khttpd_conn -> add to the live
+ *           list -> start worker
+ *   worker: allocate a receive buffer from khttpd_buf -> recv/parse/respond
+ *           until close -> free the buffer -> remove from the live list ->
+ *           sock_release -> free the connection   (each step exactly once)
  *   module exit: stop the daemon, shut down every socket still on the live
- *           list (wakes blocked recv), wait for every worker to finish.
+ *           list (wakes blocked recv), wait for every worker to finish,
+ *           then destroy both caches.
+ *
+ * Both structures come from caches of their own, not from kmalloc, so that a
+ * leak shows: kmem_cache_destroy() at unload finds the objects left behind
+ * and says so in dmesg ("Slab cache still has objects", and with slub_debug
+ * "Objects remaining in khttpd_buf on __kmem_cache_shutdown()" with the
+ * function that allocated each object), which the VM test looks for.  A
+ * kmalloc'ed object that is never freed stays silent.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/build_bug.h>
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -29,14 +40,35 @@
 #define CRLF "\r\n"
 
 /*
- * Fault injection, for kmod/fault-check.sh only: `make FAULT=bytes|leak|oops`
- * builds a module the VM test must fail.  Ordinary builds define nothing.
+ * Fault injection, for kmod/fault-check.sh only: `make FAULT=name` builds a
+ * module the VM test must fail (the names and what each breaks are listed in
+ * fault-check.sh).  Ordinary builds define nothing.
  */
 #define KHTTPD_FAULT_BYTES 1
 #define KHTTPD_FAULT_LEAK 2
 #define KHTTPD_FAULT_OOPS 3
+#define KHTTPD_FAULT_ALLOC 4
+#define KHTTPD_FAULT_DOUBLE 5
+#define KHTTPD_FAULT_UNLOCKED 6
+/*
+ * KHTTPD_FAULT_UNLOCKED: workers unlink their connection without srv->lock,
+ * as the seed's list (which has no lock) would be once workers unlink their
+ * own entries.  The guest kernel (Debian's 6.1) has no lockdep, so
+ * lockdep_assert_held() checks nothing, and no KASAN; what it has is
+ * CONFIG_DEBUG_LIST with BUG_ON_DATA_CORRUPTION, list poisoning, and, in the
+ * VM test, slub_debug's poisoning of freed objects.  The race with the
+ * daemon's list_add_tail() is real but a few instructions wide; the one
+ * with the drain's walk is widened under this fault (http_server_drain()
+ * sleeps after each shutdown), so the walk reads the next pointer of an
+ * entry the woken worker has already unlinked and freed (0x6b6b... with
+ * slub_debug, LIST_POISON1 without) and takes a general protection fault
+ * in every run, instead of once in many.
+ */
 #ifndef KHTTPD_FAULT
 #define KHTTPD_FAULT 0
+#elif KHTTPD_FAULT == 0
+/* an unknown name expands to an undefined identifier, which #if reads as 0 */
+#error "unknown FAULT name: see kmod/fault-check.sh"
 #endif
 
 #define BODY_200 "Hello World!"
@@ -79,6 +111,9 @@ struct http_conn {
 	struct list_head node;		/* on srv->conns while live */
 	struct work_struct work;	/* HTTP_MODE_CMWQ */
 };
+
+static struct kmem_cache *http_conn_cache;	/* "khttpd_conn" */
+static struct kmem_cache *http_buf_cache;	/* "khttpd_buf", RECV_BUFFER_SIZE */
 
 struct http_request {
 	struct http_conn *conn;
@@ -202,7 +237,7 @@ static void http_conn_serve(struct http_conn *conn)
 	struct http_parser parser;
 	char *buf;
 
-	buf = kmalloc(RECV_BUFFER_SIZE, GFP_KERNEL);
+	buf = kmem_cache_alloc(http_buf_cache, GFP_KERNEL);
 	if (!buf)
 		return;
 
@@ -231,10 +266,32 @@ static void http_conn_serve(struct http_conn *conn)
 				 http_errno_name(parser.error));
 			http_send(conn->sock, response_400_close,
 				  sizeof(response_400_close) - 1);
+#if KHTTPD_FAULT == KHTTPD_FAULT_ALLOC
+			/*
+			 * The fault: this error path forgets the receive
+			 * buffer.  Nothing goes wrong for the client; only
+			 * kmem_cache_destroy() at unload can tell.
+			 */
+			return;
+#endif
 			break;
 		}
 	}
-	kfree(buf);
+	kmem_cache_free(http_buf_cache, buf);
+#if KHTTPD_FAULT == KHTTPD_FAULT_DOUBLE
+	/*
+	 * The fault, the seed's double release: the worker releases its
+	 * socket when the connection ends, and http_conn_close(), the
+	 * connection's owner, releases it again (the seed's free_work did the
+	 * second release at unload).  The second sock_release() finds the
+	 * socket inode already evicted and hits BUG_ON(inode->i_state &
+	 * I_CLEAR) in iput() (fs/inode.c in 6.1) while the inode waits for
+	 * its RCU grace period; if it was freed already, the release is a
+	 * use-after-free with no predictable message, so the VM test relies
+	 * on the BUG, which comes every time in practice.
+	 */
+	sock_release(conn->sock);
+#endif
 }
 
 /* The end of every connection: unlink, release and free, once. */
@@ -242,13 +299,19 @@ static void http_conn_close(struct http_conn *conn)
 {
 	struct http_server_param *srv = conn->srv;
 
+#if KHTTPD_FAULT == KHTTPD_FAULT_UNLOCKED
+	/* the fault: unlink without the lock (see KHTTPD_FAULT_UNLOCKED) */
+	list_del(&conn->node);
+	srv->nr_conns--;
+#else
 	mutex_lock(&srv->lock);
 	list_del(&conn->node);
 	srv->nr_conns--;
 	mutex_unlock(&srv->lock);
+#endif
 
 	sock_release(conn->sock);
-	kfree(conn);
+	kmem_cache_free(http_conn_cache, conn);
 }
 
 static int http_conn_kthread(void *arg)
@@ -297,7 +360,7 @@ static void http_server_dispatch(struct http_server_param *srv,
 	struct http_conn *conn;
 	struct task_struct *worker;
 
-	conn = kzalloc(sizeof(*conn), GFP_KERNEL);
+	conn = kmem_cache_zalloc(http_conn_cache, GFP_KERNEL);
 	if (!conn)
 		goto err_release;	/* the allocator has warned already */
 	conn->sock = sock;
@@ -330,7 +393,7 @@ err_unlink:
 	list_del(&conn->node);
 	srv->nr_conns--;
 	mutex_unlock(&srv->lock);
-	kfree(conn);
+	kmem_cache_free(http_conn_cache, conn);
 err_release:
 	sock_release(sock);
 }
@@ -376,6 +439,38 @@ void http_server_init_param(struct http_server_param *param,
 	atomic64_set(&param->served, 0);
 }
 
+int http_server_cache_create(void)
+{
+	/*
+	 * Named caches of their own: slub_debug=FZPU,khttpd_* (the VM test's
+	 * boot option) applies to them alone, and the debug flags keep them
+	 * from being merged with a kmalloc cache of the same size, in which a
+	 * leak would hide.
+	 */
+	http_conn_cache = kmem_cache_create(KBUILD_MODNAME "_conn",
+					    sizeof(struct http_conn), 0, 0,
+					    NULL);
+	if (!http_conn_cache)
+		return -ENOMEM;
+	http_buf_cache = kmem_cache_create(KBUILD_MODNAME "_buf",
+					   RECV_BUFFER_SIZE, 0, 0, NULL);
+	if (!http_buf_cache) {
+		kmem_cache_destroy(http_conn_cache);
+		http_conn_cache = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void http_server_cache_destroy(void)
+{
+	/* complains in dmesg if an object of either cache was never freed */
+	kmem_cache_destroy(http_buf_cache);
+	kmem_cache_destroy(http_conn_cache);
+	http_buf_cache = NULL;
+	http_conn_cache = NULL;
+}
+
 void http_server_drain(struct http_server_param *param)
 {
 	struct http_conn *conn;
@@ -390,6 +485,10 @@ void http_server_drain(struct http_server_param *param)
 	list_for_each_entry(conn, &param->conns, node) {
 		kernel_sock_shutdown(conn->sock, SHUT_RDWR);
 		live++;
+#if KHTTPD_FAULT == KHTTPD_FAULT_UNLOCKED
+		/* widen the race: let the woken worker unlink and free conn */
+		msleep(200);
+#endif
 	}
 	mutex_unlock(&param->lock);
 	if (live)

@@ -49,6 +49,13 @@ void http_server_init_param(struct http_server_param *param,
 int http_server_daemon(void *arg);
 
 /*
+ * The slab caches of struct http_conn and of the receive buffers: created
+ * before the first connection, destroyed after the drain.
+ */
+int http_server_cache_create(void);
+void http_server_cache_destroy(void);
+
+/*
  * After the daemon has stopped: shut every live connection down and wait
  * until each worker has finished and freed its connection.
  */

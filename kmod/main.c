@@ -10,12 +10,17 @@
  *   wq_flags    cmwq only: comma-separated "unbound" (default) | "bound",
  *               plus "highpri" and/or "cpu_intensive"
  *   max_active  cmwq only: alloc_workqueue()'s max_active (0 = default)
+ *
+ * /sys/kernel/debug/khttpd/conns (debugfs, read-only): "live N" (connections
+ * on the live list now) and "served N" (accepted since load), for tests.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/debugfs.h>
 #include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/sched/task.h>
+#include <linux/seq_file.h>
 #include <linux/string.h>
 #include <linux/tcp.h>
 #include <linux/workqueue.h>
@@ -52,6 +57,21 @@ static struct socket *listen_socket;
 static struct workqueue_struct *khttpd_wq;
 static struct task_struct *http_server;
 static struct http_server_param param;
+static struct dentry *debug_dir;
+
+/* read under the lock, so the figure is one the list really had */
+static int conns_show(struct seq_file *m, void *unused)
+{
+	unsigned int live;
+
+	mutex_lock(&param.lock);
+	live = param.nr_conns;
+	mutex_unlock(&param.lock);
+	seq_printf(m, "live %u\nserved %lld\n", live,
+		   (long long)atomic64_read(&param.served));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(conns);
 
 static int parse_mode(const char *s, enum http_server_mode *res)
 {
@@ -171,12 +191,18 @@ static int __init khttpd_init(void)
 	if (err < 0)
 		return err;
 
+	err = http_server_cache_create();
+	if (err) {
+		pr_err("kmem_cache_create() failure\n");
+		goto err_close_socket;
+	}
+
 	if (server_mode == HTTP_MODE_CMWQ) {
 		khttpd_wq = alloc_workqueue(KBUILD_MODNAME, flags, max_active);
 		if (!khttpd_wq) {
 			pr_err("alloc_workqueue() failure\n");
 			err = -ENOMEM;
-			goto err_close_socket;
+			goto err_destroy_cache;
 		}
 	}
 
@@ -192,6 +218,10 @@ static int __init khttpd_init(void)
 	get_task_struct(http_server);
 	wake_up_process(http_server);
 
+	/* no error check: debugfs is optional, the server works without it */
+	debug_dir = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	debugfs_create_file("conns", 0444, debug_dir, NULL, &conns_fops);
+
 	if (server_mode == HTTP_MODE_CMWQ)
 		pr_info("listening on port %u, mode cmwq (wq_flags=%s max_active=%d)\n",
 			port, wq_flags, max_active);
@@ -203,6 +233,8 @@ err_destroy_wq:
 	if (khttpd_wq)
 		destroy_workqueue(khttpd_wq);
 	khttpd_wq = NULL;
+err_destroy_cache:
+	http_server_cache_destroy();
 err_close_socket:
 	sock_release(listen_socket);
 	listen_socket = NULL;
@@ -211,6 +243,7 @@ err_close_socket:
 
 static void __exit khttpd_exit(void)
 {
+	debugfs_remove_recursive(debug_dir);	/* waits for readers of conns */
 	WRITE_ONCE(param.stopping, true);
 	/*
 	 * Shutting the listen socket down wakes the daemon out of
@@ -224,6 +257,8 @@ static void __exit khttpd_exit(void)
 	http_server_drain(&param);
 	if (khttpd_wq)
 		destroy_workqueue(khttpd_wq);
+	/* every connection and buffer is freed by now, or dmesg says so */
+	http_server_cache_destroy();
 	sock_release(listen_socket);
 	pr_info("unloaded after %lld connection(s)\n",
 		(long long)atomic64_read(&param.served));

@@ -13,7 +13,9 @@
 #   VMTEST_SMP, VMTEST_CMWQ_FLAGS (wq_flags of the paired cmwq runs), VMTEST_KARGS (extra kernel command-line arguments),
 #   VMTEST_ONLY=bench (only the paired throughput rounds and the dmesg check),
 #   VMTEST_CPU (QEMU -cpu model under TCG, default max),
-#   VMTEST_FAULT=bytes|leak|oops (build a broken module: see fault-check.sh).
+#   VMTEST_SLUB_DEBUG (the guest's slub_debug=, default FZPU,khttpd_*: the
+#   module's two caches only; empty for none),
+#   VMTEST_FAULT=<name> (build a broken module: see fault-check.sh).
 #   Hook for trace.sh (make trace): VMTEST_GUEST=trace, VMTEST_SERIAL3 (below).
 set -u
 
@@ -32,6 +34,11 @@ THREADS=${VMTEST_THREADS:-4}
 SMP=${VMTEST_SMP:-2}
 ONLY=${VMTEST_ONLY:-all}
 CPU=${VMTEST_CPU:-max}
+# Sanity checks, red zones, poisoning and alloc/free call traces on the
+# module's caches (khttpd_conn, khttpd_buf) and no other: a leak at rmmod
+# then names the caller that allocated each object, a use-after-free reads
+# 0x6b, and the rest of the kernel runs at full speed.
+SLUB_DEBUG=${VMTEST_SLUB_DEBUG-FZPU,khttpd_*}
 START=$(date +%s)
 
 skip() {
@@ -184,7 +191,7 @@ fi
 
 CONSOLE_LOG=$WORK/console.log
 KTAP_LOG=$WORK/ktap.log
-APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${VMTEST_KARGS:-} vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_cmwq_flags=${VMTEST_CMWQ_FLAGS:-unbound} vt_budget=$((TIMEOUT * 2 / 3))"
+APPEND="console=ttyS0 panic=-1 loglevel=5 quiet ${SLUB_DEBUG:+slub_debug=$SLUB_DEBUG} ${VMTEST_KARGS:-} vt_rounds=$ROUNDS vt_warmup=$WARMUP vt_requests=$REQUESTS vt_conc=$CONC vt_threads=$THREADS vt_only=$ONLY vt_cmwq_flags=${VMTEST_CMWQ_FLAGS:-unbound} vt_budget=$((TIMEOUT * 2 / 3))"
 
 # run_qemu ACCEL LIMIT PROBE: 0 finished, 3 the accelerator never booted
 run_qemu() {

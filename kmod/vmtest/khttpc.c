@@ -15,12 +15,15 @@
  *   idle:S        wait up to S seconds for the server to close, with no
  *                 data (a client that connected and never spoke); prints
  *                 "# idle: closed by the server after X s"
+ *   mark:PATH     create the file PATH: tells the test script, which runs
+ *                 this client in the background, that the steps before held
  * -T bounds every read (default 10 s).  Exit 0 when every step held, 1
  * otherwise, with "# " lines on stdout saying what differed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -248,6 +251,16 @@ static int step(int fd, const char *arg)
 				show("extra bytes", extra, n);
 			return 1;
 		}
+		return 0;
+	}
+	if (!strncmp(arg, "mark:", 5)) {
+		int mfd = open(arg + 5, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (mfd < 0) {
+			printf("# cannot create %s: %s\n", arg + 5, strerror(errno));
+			return 1;
+		}
+		close(mfd);
 		return 0;
 	}
 	if (!strcmp(arg, "shut")) {
