@@ -33,6 +33,7 @@ CHAPTERS = [
     "04-the-commit",
     "05-benchmark-lab",
     "06-going-further",
+    "07-watching-the-kernel",
 ]
 
 HEADING = "## Check yourself"
