@@ -31,6 +31,7 @@ in JupyterLab and in the static book without any CDN) and :func:`hexdump`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
 import json
 import shutil
@@ -195,6 +196,48 @@ _JB_MAIN = (
 """``jupyter_book.cli.main`` has no ``__main__`` guard, so run its ``main`` explicitly."""
 
 
+SOURCES_STAMP = Path("_build") / ".khttpd-sources"
+"""Digest of the code and data the chapters run, as of the last successful build."""
+
+
+def sources_digest(root: Path = ROOT) -> str:
+    """A digest of what the chapters' code cells import and read: ``khttpd_py`` and ``book/data``.
+
+    jupyter-cache keys a notebook on its code cells only, and Sphinx re-reads a
+    page only when its own file changes; a fix in ``khttpd_py`` would otherwise
+    leave every page showing the outputs of the old code.
+    """
+    digest = hashlib.sha256()
+    files = sorted(
+        [p for p in (root / "khttpd_py").rglob("*.py") if "__pycache__" not in p.parts]
+        + [p for p in (root / "book" / "data").rglob("*") if p.is_file()]
+    )
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def drop_stale_outputs(root: Path = ROOT) -> bool:
+    """Forget executed outputs made by other code than this tree's; True if it did.
+
+    Removes the execution cache and Sphinx's doctrees when the digest of the
+    last successful build differs (or was never recorded next to a cache), so
+    every notebook runs again (a cold build).
+    """
+    stamp = root / SOURCES_STAMP
+    cached = (root / "_build" / ".jupyter_cache").exists()
+    if not cached and not stamp.is_file():
+        return False  # a first build: nothing executed yet
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == sources_digest(root):
+        return False
+    for name in (".jupyter_cache", ".doctrees", "jupyter_execute"):
+        shutil.rmtree(root / "_build" / name, ignore_errors=True)
+    print("booktools: khttpd_py or book/data changed since the last build: "
+          "re-executing every notebook", flush=True)
+    return True
+
+
 def build(root: Path = ROOT, quiet: bool = False) -> Path:
     """Write the exercise pages (:mod:`khttpd_py.exercise_pages`), vendor the JS if needed,
     and run ``jupyter-book build`` with warnings as errors."""
@@ -216,6 +259,8 @@ def build(root: Path = ROOT, quiet: bool = False) -> Path:
     print(f"booktools: {len(pages) - 1} exercise pages in {root / exercise_pages.PAGES}",
           flush=True)
     vendor_js(root / "book" / "_vendor")
+    drop_stale_outputs(root)
+    digest = sources_digest(root)
     cmd = [
         sys.executable, "-c", _JB_MAIN, "build", str(root),
         "-W", "-n", "--keep-going", "--builder", "html",
@@ -237,6 +282,7 @@ def build(root: Path = ROOT, quiet: bool = False) -> Path:
     if not index.is_file():
         raise BookError(f"the build reported success but {index} is missing")
     print(f"booktools: built in {elapsed:.0f} s -> {index}")
+    (root / SOURCES_STAMP).write_text(digest + "\n", encoding="utf-8")
     build_live_site(root)
     return index
 

@@ -332,3 +332,25 @@ def test_cli_reports_errors_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: npm is needed")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_change_in_khttpd_py_makes_the_next_build_re_execute(tmp_path: Path) -> None:
+    """jupyter-cache keys on cell code only: a fix in khttpd_py must still reach the pages."""
+    (tmp_path / "khttpd_py").mkdir()
+    module = tmp_path / "khttpd_py" / "sim.py"
+    module.write_text("ANSWER = 1\n")
+    (tmp_path / "book" / "data").mkdir(parents=True)
+    build = tmp_path / "_build"
+    for name in (".jupyter_cache", ".doctrees"):
+        (build / name).mkdir(parents=True)
+    assert booktools.drop_stale_outputs(tmp_path), "a cache without a stamp: made by what?"
+    assert not (build / ".jupyter_cache").exists()
+    assert not booktools.drop_stale_outputs(tmp_path), "a first build has nothing to drop"
+    for name in (".jupyter_cache", ".doctrees"):
+        (build / name).mkdir(parents=True)
+    (tmp_path / booktools.SOURCES_STAMP).write_text(booktools.sources_digest(tmp_path))
+    assert not booktools.drop_stale_outputs(tmp_path), "unchanged sources keep the cache"
+    assert (build / ".jupyter_cache").is_dir()
+    module.write_text("ANSWER = 2\n")
+    assert booktools.drop_stale_outputs(tmp_path)
+    assert not (build / ".jupyter_cache").exists() and not (build / ".doctrees").exists()
