@@ -135,6 +135,8 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("thread", "khttpd_py thread/conn", _khttpd("thread")),
         ServerSpec("cmwq", "khttpd_py cmwq unbound", _khttpd("cmwq")),
         ServerSpec("cmwq-bound", "khttpd_py cmwq bound", _khttpd("cmwq", "--wq-flags", "bound")),
+        # opt-in until the event mode is tuned (issue 19): a work item per ready request
+        ServerSpec("cmwq-event", "khttpd_py cmwq-event unbound", _khttpd("cmwq-event")),
         ServerSpec("threading", "ThreadingHTTPServer",
                    (PY, "-m", "khttpd_py.peers", "threading", "--port", "0")),
         ServerSpec("asyncio", "asyncio Protocol",

@@ -287,3 +287,14 @@ def test_kernel_rows_keep_the_report_consistent(tiny: tuple[dict, Path]) -> None
     cmwq = report["servers"]["kernel-cmwq"]
     assert cmwq["ratio_to"] == "kernel-kthread" and cmwq["ratio"] == pytest.approx(225 / 90)
     assert "QEMU" in bench.format_table(report)
+
+
+def test_the_event_mode_can_be_benched_side_by_side(tmp_path: Path) -> None:
+    """``--servers thread,cmwq-event``: the third mode runs under the same load and report."""
+    cfg = BenchConfig(servers=["thread", "cmwq-event"],
+                      load=bench.LoadSpec(requests=200, concurrency=10, run_seconds=20),
+                      rounds=1, warmup=0, max_seconds=60, out=tmp_path, progress=False)
+    report = bench.run_bench(cfg)
+    assert check_report(report, required=("thread", "cmwq-event")) == []
+    event = report["servers"]["cmwq-event"]
+    assert event["runs"] and all(run["good"] == 200 for run in event["runs"]), event["runs"]
