@@ -73,6 +73,11 @@ _LISTEN = object()
 _WAKE = object()
 
 
+_ENDED_HTTP = HttpConnection()
+"""What an ended connection keeps instead of its own parser (shared, never fed)."""
+_ENDED_RBUF = oncpu.RecvBuffer(1)
+
+
 class KHttpEvent(WorkStruct):
     """One connection of the event mode; the work item is its ``io_work``.
 
@@ -98,6 +103,12 @@ class KHttpEvent(WorkStruct):
         self.idle_deadline: float | None = None
         self.head_deadline: float | None = None
         self.send_deadline: float | None = None
+
+    def release(self) -> None:
+        """Drop the parser, the receive buffer and unsent answers of an ended connection."""
+        self.http = _ENDED_HTTP
+        self.rbuf = _ENDED_RBUF
+        self.out = b""
 
     @staticmethod
     def io_work(work: KHttpEvent) -> None:
@@ -263,6 +274,10 @@ class EventDaemon:
             server.lingerer.linger(conn.sock)
         else:
             sock_release(conn.sock)
+        # Stale deadlines of earlier armings stay in the timer heap until they fall due
+        # (up to recv_timeout); they must hold a small object, not the parser and the
+        # receive buffer: at 20000 connections a second that was 120 MB.
+        conn.release()
 
     def _read_deadline(self, conn: KHttpEvent, now: float) -> float | None:
         """When an armed-for-reading ``conn`` expires: idle, or its open head's deadline."""
@@ -285,6 +300,8 @@ class EventDaemon:
         (nothing left to read), wait for write space (answers pending), or
         re-queue itself (budget spent with data left).
         """
+        if conn.finished:
+            return  # ended while queued (an expired deadline): nothing left to serve
         if self.server.is_stopped:
             self.finish(conn, linger=False)
             return
