@@ -8,7 +8,7 @@
  *   mode        "kthread": one kthread per connection, or
  *               "cmwq": one work item per connection on a workqueue (default)
  *   wq_flags    cmwq only: comma-separated "unbound" (default) | "bound",
- *               plus "highpri" and/or "cpu_intensive"
+ *               plus "highpri" and/or "cpu_intensive" (bound only)
  *   max_active  cmwq only: alloc_workqueue()'s max_active (0 = default)
  *
  * /sys/kernel/debug/khttpd/conns (debugfs, read-only): "live N" (connections
@@ -113,6 +113,12 @@ static int parse_wq_flags(const char *s, unsigned int *res)
 	}
 	if (!n)
 		goto invalid;
+	/* workqueue.rst: WQ_CPU_INTENSIVE "is meaningless for unbound wq" */
+	if (unbound && (flags & WQ_CPU_INTENSIVE)) {
+		pr_err("wq_flags=%s: cpu_intensive applies to bound (per-CPU) workqueues only\n",
+		       s);
+		return -EINVAL;
+	}
 	*res = flags | (unbound ? WQ_UNBOUND : 0);
 	return 0;
 

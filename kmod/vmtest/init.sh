@@ -436,7 +436,8 @@ t_bad_params() {
 	# one insmod per word; '+' joins the parameters of one insmod
 	for _p in mode=bogus wq_flags=bogus wq_flags= max_active=-1 \
 		  max_active=100000 port=0 mode=kthread+wq_flags=bogus \
-		  mode=kthread+max_active=-1; do
+		  mode=kthread+max_active=-1 wq_flags=unbound,cpu_intensive \
+		  wq_flags=cpu_intensive,unbound; do
 		# shellcheck disable=SC2046 # split on purpose: one word per parameter
 		if insmod "$MODULE" $(echo "$_p" | tr + ' ') 2>/dev/null; then
 			echo "insmod $_p was accepted"
@@ -449,7 +450,8 @@ t_bad_params() {
 		fi
 	done
 	echo "# refused: mode=bogus wq_flags=bogus wq_flags= max_active=-1 max_active=100000" \
-	     "port=0 mode=kthread+wq_flags=bogus mode=kthread+max_active=-1"
+	     "port=0 mode=kthread+wq_flags=bogus mode=kthread+max_active=-1" \
+	     "wq_flags=unbound,cpu_intensive wq_flags=cpu_intensive,unbound"
 }
 
 # stat_snap: busy and total jiffies of all CPUs, context switches, forks,
