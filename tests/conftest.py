@@ -1,7 +1,8 @@
 """Fixtures shared by the project's tests.
 
-The server tests keep their own fixtures and client helpers in
-``test_server.py``; only what any test may need lives here.
+The server tests' client helpers live in ``test_server.py``; their two fixtures
+(``mode``, ``make_server``) live here, because ``test_event_mode.py`` runs on
+the same servers in the same three modes.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import resource
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from khttpd_py.server import MODES, KHttpd
 
 
 @pytest.fixture
@@ -81,3 +84,27 @@ def built_book() -> Path:
     except booktools.BookError as exc:
         pytest.fail(f"the book does not build: {exc}")
     return booktools.BUILD_HTML
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each server test runs once per worker mode; the wire bytes must not differ."""
+    return request.param
+
+
+@pytest.fixture
+def make_server(mode: str) -> Iterator[Callable[..., KHttpd]]:
+    """Start servers on 127.0.0.1 and an ephemeral port; stop whatever is left at teardown."""
+    servers: list[KHttpd] = []
+
+    def start(**kwargs: object) -> KHttpd:
+        kwargs.setdefault("host", "127.0.0.1")
+        kwargs.setdefault("port", 0)
+        kwargs.setdefault("mode", mode)
+        server = KHttpd(**kwargs).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

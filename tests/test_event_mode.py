@@ -13,7 +13,7 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from test_server import (
@@ -28,35 +28,13 @@ from test_server import (
 )
 from wire_bytes import BAD_REQUEST, NOT_IMPLEMENTED_CLOSE, OK_CLOSE, OK_KEEPALIVE
 
-from khttpd_py.server import MODES, KHttpd, main
+from khttpd_py.server import KHttpd, main
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 SERVICE_UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\nServer: khttpd\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 23\r\nConnection: Close\r\n\r\n503 Service Unavailable"
 )
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def make_server(mode: str) -> Iterator[Callable[..., KHttpd]]:
-    servers: list[KHttpd] = []
-
-    def start(**kwargs: object) -> KHttpd:
-        kwargs.setdefault("host", "127.0.0.1")
-        kwargs.setdefault("port", 0)
-        kwargs.setdefault("mode", mode)
-        server = KHttpd(**kwargs).start()  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def raise_nofile(wanted: int) -> tuple[int, int]:

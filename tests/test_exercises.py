@@ -335,17 +335,22 @@ def submission(release: Path, dest: Path, *names: str) -> Path:
     return dest
 
 
-def student_pids(student: str) -> list[int]:
-    """Processes started by a grading run for ``student`` (found by their environment)."""
-    needle = f"KHTTPD_STUDENT_ID={student}".encode()
-    pids = []
+def tagged(needle: str) -> list[int]:
+    """Host pids whose environment holds ``needle`` (``NAME=value``)."""
+    wanted = needle.encode()
+    found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and needle in (entry / "environ").read_bytes().split(b"\0"):
-                pids.append(int(entry.name))
+            if entry.name.isdigit() and wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
         except OSError:
             continue
-    return pids
+    return found
+
+
+def student_pids(student: str) -> list[int]:
+    """Processes started by a grading run for ``student`` (found by their environment)."""
+    return tagged(f"KHTTPD_STUDENT_ID={student}")
 
 
 def kill_students(*students: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_exercises import tagged
 
 from exercises import redact, sandbox
 from exercises.catalog import PACKAGE_DIR, discover
@@ -43,19 +44,6 @@ def in_sandbox(code: str, timeout: float = 60) -> tuple[int, str, str]:
     with job.start(stdout=subprocess.PIPE, report=None) as proc:
         out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out.decode("utf-8", "replace"), token
-
-
-def tagged(needle: str) -> list[int]:
-    """Host pids whose environment holds ``needle`` (``NAME=value``)."""
-    wanted = needle.encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and wanted in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def process_count() -> int:

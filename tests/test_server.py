@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,30 +48,6 @@ def reset(sock: socket.socket) -> None:
 
 
 # -- fixtures and client helpers --------------------------------------------------------
-
-
-@pytest.fixture(params=["thread", "cmwq", "cmwq-event"])
-def mode(request: pytest.FixtureRequest) -> str:
-    """Each server test runs once per worker mode; the wire bytes must not differ."""
-    return request.param
-
-
-@pytest.fixture
-def make_server(mode: str) -> Iterator[Callable[..., KHttpd]]:
-    """Start servers on 127.0.0.1 and an ephemeral port; stop whatever is left at teardown."""
-    servers: list[KHttpd] = []
-
-    def start(**kwargs: object) -> KHttpd:
-        kwargs.setdefault("host", "127.0.0.1")
-        kwargs.setdefault("port", 0)
-        kwargs.setdefault("mode", mode)
-        server = KHttpd(**kwargs).start()  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @pytest.fixture
