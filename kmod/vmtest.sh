@@ -177,6 +177,7 @@ cp "$BUSYBOX" "$ROOT/bin/busybox"
 cp "$HERE/.cache/guest/htstress" "$HERE/.cache/guest/khttpc" "$ROOT/bin/"
 cp "$HERE/khttpd.ko" "$ROOT/khttpd.ko"
 cp "$GUEST_INIT" "$ROOT/init"
+cp "$HERE/vmtest/guest-lib.sh" "$ROOT/guest-lib.sh"	# sourced by both /init scripts
 chmod 755 "$ROOT/init"
 (cd "$ROOT" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) \
 	>"$WORK/initramfs.cpio" || die "cpio failed"

@@ -40,11 +40,9 @@ T=0
 FAILED=0
 BAIL=
 
-resp() {	# status body content-length connection
-	printf '%s' "HTTP/1.1 $1\\r\\nServer: khttpd\\r\\nContent-Type: text/plain\\r\\nContent-Length: $3\\r\\nConnection: $4\\r\\n\\r\\n$2"
-}
-R200C=$(resp "200 OK" "Hello World!" 12 Close)
-R200K=$(resp "200 OK" "Hello World!" 12 Keep-Alive)
+# resp, R200C, R200K, loaded, wait_pid
+# shellcheck source=guest-lib.sh
+. /guest-lib.sh
 R501C=$(resp "501 Not Implemented" "501 Not Implemented" 19 Close)
 R501K=$(resp "501 Not Implemented" "501 Not Implemented" 19 Keep-Alive)
 R400C=$(resp "400 Bad Request" "400 Bad Request" 15 Close)
@@ -57,23 +55,6 @@ C() {
 
 uptime_s() {
 	cut -d' ' -f1 /proc/uptime
-}
-
-loaded() {
-	grep -q '^khttpd ' /proc/modules
-}
-
-# wait_pid PID SECONDS: wait for a background job, bounded
-wait_pid() {
-	_i=0
-	while kill -0 "$1" 2>/dev/null; do
-		if [ "$_i" -ge $(($2 * 10)) ]; then
-			return 124
-		fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	wait "$1"
 }
 
 # live_conns: the module's own count of connections on its live list

@@ -37,11 +37,9 @@ DATA=/dev/ttyS2
 THREADS='kworker*'
 CONNS='khttpd*'
 
-resp() {	# status body content-length connection
-	printf '%s' "HTTP/1.1 $1\\r\\nServer: khttpd\\r\\nContent-Type: text/plain\\r\\nContent-Length: $3\\r\\nConnection: $4\\r\\n\\r\\n$2"
-}
-R200C=$(resp "200 OK" "Hello World!" 12 Close)
-R200K=$(resp "200 OK" "Hello World!" 12 Keep-Alive)
+# resp, R200C, R200K, loaded, wait_pid
+# shellcheck source=guest-lib.sh
+. /guest-lib.sh
 
 T=0
 FAILED=0
@@ -57,22 +55,12 @@ not_ok() {
 	echo "not ok $T - $1"
 }
 
-loaded() {
-	grep -q '^khttpd ' /proc/modules
-}
-
-# wait_pid PID SECONDS: wait for a background job, bounded
-wait_pid() {
-	_i=0
-	while kill -0 "$1" 2>/dev/null; do
-		if [ "$_i" -ge $(($2 * 10)) ]; then
-			kill -KILL "$1" 2>/dev/null
-			return 124
-		fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	wait "$1"
+# wait_killed PID SECONDS: wait_pid, and a job still running after SECONDS is killed
+wait_killed() {
+	wait_pid "$1" "$2" && return 0
+	_rc=$?
+	[ "$_rc" -eq 124 ] && kill -KILL "$1" 2>/dev/null
+	return "$_rc"
 }
 
 mark() {
@@ -175,7 +163,7 @@ load() {
 		client 'send:GET / HTTP/1.0\r\n\r\n' "expect:$R200C" eof &
 		_pids="$_pids $!"
 	done
-	for _p in $_pids; do wait_pid "$_p" 40; done
+	for _p in $_pids; do wait_killed "$_p" 40; done
 	mark "phase hold n=4 concurrent keep-alive, 2 requests 600 ms apart"
 	_pids=
 	for _i in 1 2 3 4; do
@@ -184,7 +172,7 @@ load() {
 			"expect:$R200C" eof &
 		_pids="$_pids $!"
 	done
-	for _p in $_pids; do wait_pid "$_p" 40; done
+	for _p in $_pids; do wait_killed "$_p" 40; done
 	mark "phase htstress n=24 htstress -n 24 -c 4 -t 1"
 	timeout 60 htstress -n 24 -c 4 -t 1 "$URL" >/tmp/ht.out 2>&1
 	_good=$(awk 'index($0, "good requests:") == 1 { print $3; exit }' /tmp/ht.out)
@@ -208,7 +196,7 @@ trace_mode() {
 	sysfs_wq >"$_d/sysfs-workqueue.txt"
 	tasks >"$_d/tasks-loaded.txt"
 	rmmod khttpd &
-	wait_pid $! 30 || echo "# rmmod did not finish in 30 s"
+	wait_killed $! 30 || echo "# rmmod did not finish in 30 s"
 	sleep 0.5
 	mark "mode $MODE end"
 	echo 0 >"$TR/tracing_on"
