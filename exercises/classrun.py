@@ -209,8 +209,9 @@ def main_class(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{root}: no such directory")
     options = _options(args)
-    if options.sandbox and sandbox.available():
-        raise UsageError(sandbox.available())
+    unavailable = sandbox.available() if options.sandbox else ""
+    if unavailable:
+        raise UsageError(unavailable)
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for path in subdirs:
         if path.is_symlink():
